@@ -1,0 +1,1 @@
+"""Event contracts and the domain's vocabulary: pure data, no I/O."""

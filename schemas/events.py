@@ -1,0 +1,250 @@
+"""Event payloads of every stream, version 1.
+
+Words: an *event* in a payload (``event_code``) is a meeting that members attend;
+``event_id`` in the envelope identifies the change itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from schemas.capabilities import Capability
+from schemas.ems import CredentialStatus, Scheme
+from schemas.identity import normalise_corporate_number
+from schemas.topics import Stream
+from schemas.wards import ward_code
+
+Identifier = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+    ),
+]
+OrgId = Identifier
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)
+]
+WardCode = Annotated[str, AfterValidator(ward_code)]
+CorporateNumber = Annotated[str, AfterValidator(normalise_corporate_number)]
+
+
+class Payload(BaseModel):
+    """Base of every payload: unknown fields are refused, not dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- membership (keyed by organisation) -------------------------------------------
+
+
+class OrganisationRegistered(Payload):
+    org_id: OrgId
+    name: Name
+    name_en: Name | None = None
+    ward: WardCode
+    corporate_number: CorporateNumber | None = None
+    industry: str | None = Field(None, max_length=100)
+    size: Literal["small", "medium", "large"] | None = None
+    offers: list[Capability] = Field(default_factory=list)
+    needs: list[Capability] = Field(default_factory=list)
+    capabilities_assumed: bool = Field(
+        False, description="offers/needs were derived from the industry, not stated"
+    )
+
+
+class CredentialRecorded(Payload):
+    org_id: OrgId
+    scheme: Scheme
+    status: CredentialStatus = CredentialStatus.ACTIVE
+    issued_on: date
+    expires_on: date | None = None
+
+    @model_validator(mode="after")
+    def _expires_after_issue(self) -> CredentialRecorded:
+        if self.expires_on is not None and self.expires_on < self.issued_on:
+            raise ValueError("expires_on must not be before issued_on")
+        return self
+
+
+# -- attendance (keyed by event) ----------------------------------------------------
+
+
+class EventKind(StrEnum):
+    EXCHANGE = "exchange"
+    MATCHING = "matching"
+    STUDY = "study"
+    SITE_VISIT = "site_visit"
+
+
+class EventScheduled(Payload):
+    event_code: Identifier
+    title: Name
+    kind: EventKind
+    ward: WardCode | None = None
+    starts_at: AwareDatetime
+
+
+class AttendanceLogged(Payload):
+    event_code: Identifier
+    org_id: OrgId
+    attended_at: AwareDatetime
+    person_ref: str | None = Field(None, max_length=200)
+
+
+# -- supply chain (keyed by buyer) --------------------------------------------------
+
+
+class SupplierLinked(Payload):
+    buyer_id: OrgId
+    supplier_id: OrgId
+    category: Capability | None = None
+    description: str | None = Field(None, max_length=500)
+    since: date
+    green_procurement_required: bool = False
+
+    @model_validator(mode="after")
+    def _two_parties(self) -> SupplierLinked:
+        if self.buyer_id == self.supplier_id:
+            raise ValueError("buyer_id and supplier_id must be different organisations")
+        return self
+
+
+class SupportKind(StrEnum):
+    TRAINING = "training"
+    FUNDING = "funding"
+    AUDIT = "audit"
+    CONSULTING = "consulting"
+    EQUIPMENT = "equipment"
+    OTHER = "other"
+
+
+class SupportProvided(Payload):
+    buyer_id: OrgId
+    supplier_id: OrgId
+    kind: SupportKind
+    amount_jpy: int | None = Field(None, ge=0)
+    provided_on: date
+
+
+# -- matches (keyed by match) -------------------------------------------------------
+
+
+class ReasonRef(Payload):
+    kind: str = Field(min_length=1, max_length=50)
+    contribution: float
+
+
+class MatchSuggested(Payload):
+    match_id: Identifier
+    org_id: OrgId
+    candidate_id: OrgId
+    score: float = Field(ge=0)
+    model_version: str = Field(min_length=1, max_length=50)
+    reasons: list[ReasonRef] = Field(default_factory=list)
+
+
+class MatchAccepted(Payload):
+    match_id: Identifier
+    org_id: OrgId
+
+
+class MatchDeclined(Payload):
+    match_id: Identifier
+    org_id: OrgId
+    reason: str | None = Field(None, max_length=500)
+
+
+class MeetingHeld(Payload):
+    match_id: Identifier
+    held_on: date
+
+
+class DealClosed(Payload):
+    match_id: Identifier
+    closed_on: date
+    amount_jpy: int | None = Field(None, ge=0)
+
+
+# -- environmental reports (keyed by organisation) -----------------------------------
+
+
+class EnvironmentReported(Payload):
+    org_id: OrgId
+    fiscal_year: int = Field(ge=2000, le=2100)
+    co2_t: float = Field(ge=0)
+    waste_t: float = Field(ge=0)
+    electricity_kwh: float = Field(ge=0)
+
+    @field_validator("co2_t", "waste_t", "electricity_kwh")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class EventSpec(BaseModel):
+    """Where an event type goes: its payload model, stream and key field."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    payload: type[Payload]
+    stream: Stream
+    key_field: str
+    version: int = 1
+
+
+EVENT_TYPES: dict[str, EventSpec] = {
+    "OrganisationRegistered": EventSpec(
+        payload=OrganisationRegistered, stream=Stream.MEMBERSHIP, key_field="org_id"
+    ),
+    "CredentialRecorded": EventSpec(
+        payload=CredentialRecorded, stream=Stream.MEMBERSHIP, key_field="org_id"
+    ),
+    "EventScheduled": EventSpec(
+        payload=EventScheduled, stream=Stream.ATTENDANCE, key_field="event_code"
+    ),
+    "AttendanceLogged": EventSpec(
+        payload=AttendanceLogged, stream=Stream.ATTENDANCE, key_field="event_code"
+    ),
+    "SupplierLinked": EventSpec(
+        payload=SupplierLinked, stream=Stream.SUPPLY_CHAIN, key_field="buyer_id"
+    ),
+    "SupportProvided": EventSpec(
+        payload=SupportProvided, stream=Stream.SUPPLY_CHAIN, key_field="buyer_id"
+    ),
+    "MatchSuggested": EventSpec(
+        payload=MatchSuggested, stream=Stream.MATCHES, key_field="match_id"
+    ),
+    "MatchAccepted": EventSpec(
+        payload=MatchAccepted, stream=Stream.MATCHES, key_field="match_id"
+    ),
+    "MatchDeclined": EventSpec(
+        payload=MatchDeclined, stream=Stream.MATCHES, key_field="match_id"
+    ),
+    "MeetingHeld": EventSpec(
+        payload=MeetingHeld, stream=Stream.MATCHES, key_field="match_id"
+    ),
+    "DealClosed": EventSpec(
+        payload=DealClosed, stream=Stream.MATCHES, key_field="match_id"
+    ),
+    "EnvironmentReported": EventSpec(
+        payload=EnvironmentReported, stream=Stream.REPORTS, key_field="org_id"
+    ),
+}

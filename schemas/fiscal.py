@@ -1,0 +1,50 @@
+"""Japanese fiscal years (年度): April to March, judged in Japan time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from schemas.errors import ContractError
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def as_japan_time(moment: datetime) -> datetime:
+    """Return the moment in Japan time; a naive moment is read as Japan time."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=JST)
+    return moment.astimezone(JST)
+
+
+def fiscal_year(moment: datetime | date) -> int:
+    """Return the fiscal year of a moment: 2027-03-31 (JST) is FY2026.
+
+    A ``datetime`` is converted to Japan time first (a naive one is read as Japan
+    time); a ``date`` is taken as a date in Japan.
+    """
+    if isinstance(moment, datetime):
+        day = as_japan_time(moment).date()
+    else:
+        day = moment
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def fiscal_year_bounds(year: int) -> tuple[datetime, datetime]:
+    """Return [start, end) of a fiscal year as aware Japan-time datetimes."""
+    if not 1900 <= year <= 9998:
+        raise ContractError(
+            f"{year} is not a plausible fiscal year", field="fiscal_year"
+        )
+    start = datetime.combine(date(year, 4, 1), time(0), JST)
+    end = datetime.combine(date(year + 1, 4, 1), time(0), JST)
+    return start, end
+
+
+def fiscal_year_label(year: int) -> str:
+    """Return a label readable in both languages, e.g. 'FY2026 (令和8年度)'."""
+    if year >= 2019:
+        era = f"令和{year - 2018}年度" if year > 2019 else "令和元年度"
+    else:
+        era = f"平成{year - 1988}年度"
+    return f"FY{year} ({era})"
