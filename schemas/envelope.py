@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AwareDatetime,
@@ -55,19 +55,18 @@ class Envelope(BaseModel):
 
 
 def _typed_envelope(name: str, payload: type[Payload]) -> type[Envelope]:
-    from typing import Literal
-
+    tag: Any = Literal[name]  # a literal built at run time, one per event type
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{name}Envelope",
         __base__=Envelope,
-        type=(Literal[name], ...),
+        type=(tag, ...),
         payload=(payload, ...),
     )
 
 
 _ENVELOPES = tuple(_typed_envelope(n, s.payload) for n, s in EVENT_TYPES.items())
 _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(
-    Annotated[Union[_ENVELOPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+    Annotated[Union[_ENVELOPES], Field(discriminator="type")]  # type: ignore[valid-type, arg-type]  # noqa: UP007
 )
 
 # Upcasters turn an older payload into the current version, keyed by (type,
@@ -78,6 +77,8 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
 def _upcast(data: dict[str, Any]) -> dict[str, Any]:
     event_type = data.get("type")
     version = data.get("schema_version", 1)
+    if not isinstance(event_type, str):
+        return data
     while isinstance(version, int) and (event_type, version) in UPCASTERS:
         data = {**data, "payload": UPCASTERS[(event_type, version)](data["payload"])}
         version += 1

@@ -23,10 +23,7 @@ def fiscal_year(moment: datetime | date) -> int:
     A ``datetime`` is converted to Japan time first (a naive one is read as Japan
     time); a ``date`` is taken as a date in Japan.
     """
-    if isinstance(moment, datetime):
-        day = as_japan_time(moment).date()
-    else:
-        day = moment
+    day = as_japan_time(moment).date() if isinstance(moment, datetime) else moment
     return day.year if day.month >= 4 else day.year - 1
 
 

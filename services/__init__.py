@@ -1,0 +1,1 @@
+"""I/O and entry points: API, Redis adapters, Kafka producer, settings, CLI."""

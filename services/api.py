@@ -1,0 +1,309 @@
+"""The HTTP API: members and programs post events and read their read models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from schemas.envelope import Envelope, InvalidMessage, parse_envelope
+from services.errors import BrokerUnavailable
+from services.producer import Publisher
+from services.settings import Settings
+from streams.readmodels import Keys
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_S = "5"
+MAX_BATCH_LINES = 5000
+
+
+@dataclass
+class Dependencies:
+    """What the API talks to; built by the runtime, replaced in tests."""
+
+    publisher: Publisher
+    redis: Redis
+    keys: Keys
+
+
+class Accepted(BaseModel):
+    event_id: str
+    status: str = Field(description="'accepted', or 'duplicate' when already accepted")
+
+
+class Problem(BaseModel):
+    field: str
+    problem: str
+
+
+class Rejected(BaseModel):
+    detail: str
+    problems: list[Problem]
+
+
+def create_app(settings: Settings, deps: Dependencies) -> FastAPI:
+    """Build the FastAPI application around its dependencies."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await deps.publisher.start()
+        yield
+        await deps.publisher.stop()
+        await deps.redis.aclose()
+
+    app = FastAPI(
+        title="Green Alliance",
+        version="0.1.0",
+        summary="Members, events, supply chains and explained supplier-buyer matches.",
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    _add_error_handlers(app)
+    _add_event_routes(app, deps)
+    _add_member_routes(app, deps, settings)
+    _add_health_routes(app, deps)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BrokerUnavailable)
+    async def _broker_down(_: Request, err: BrokerUnavailable) -> JSONResponse:
+        logger.warning("answering 503: %s", err)
+        body = {"detail": "the event log is unavailable; nothing was lost, retry later"}
+        return JSONResponse(
+            body, status_code=503, headers={"Retry-After": RETRY_AFTER_S}
+        )
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(_: Request, err: RedisError) -> JSONResponse:
+        logger.warning("answering 503, Redis unavailable: %s", err)
+        body = {"detail": "read models are unavailable right now; retry later"}
+        return JSONResponse(
+            body, status_code=503, headers={"Retry-After": RETRY_AFTER_S}
+        )
+
+
+def _rejected(err: InvalidMessage) -> JSONResponse:
+    body = {"detail": "the event does not match its contract", "problems": err.problems}
+    return JSONResponse(body, status_code=422)
+
+
+async def _body_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        problem = {"field": "(body)", "problem": f"not valid JSON: {err}"}
+        raise InvalidMessage([problem]) from err
+
+
+def _with_defaults(data: Any) -> Any:
+    """Fill what a client may leave out: the event id and the source."""
+    if isinstance(data, dict):
+        data = {"schema_version": 1, "source": "api", **data}
+        if not data.get("event_id"):
+            from uuid import uuid4
+
+            data["event_id"] = str(uuid4())
+    return data
+
+
+async def _accept(deps: Dependencies, envelopes: list[Envelope]) -> list[str]:
+    """Publish the events not accepted before; return each one's status."""
+    keys = [deps.keys.idempotency(e.event_id) for e in envelopes]
+    seen = await deps.redis.mget(keys) if keys else []
+    fresh = [e for e, s in zip(envelopes, seen, strict=True) if s is None]
+    await deps.publisher.publish(fresh)
+    if fresh:
+        await deps.redis.mset({deps.keys.idempotency(e.event_id): "1" for e in fresh})
+    return ["duplicate" if s is not None else "accepted" for s in seen]
+
+
+def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        response_model=Accepted,
+        responses={
+            422: {"model": Rejected},
+            503: {"description": "broker unavailable"},
+        },
+        tags=["events"],
+    )
+    async def post_event(
+        request: Request,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> Any:
+        """Accept one event; answer 202 once it is durable in the event log.
+
+        Posting the same ``event_id`` again (or the same ``Idempotency-Key``)
+        returns the same answer and changes nothing.
+        """
+        try:
+            data = _with_defaults(await _body_json(request))
+            if idempotency_key and isinstance(data, dict):
+                data["event_id"] = _key_event_id(idempotency_key)
+            envelope = parse_envelope(data)
+        except InvalidMessage as err:
+            return _rejected(err)
+        (status,) = await _accept(deps, [envelope])
+        return Accepted(event_id=envelope.event_id, status=status)
+
+    @app.post(
+        "/v1/events/batch",
+        tags=["events"],
+        response_class=Response,
+        responses={200: {"content": {"application/x-ndjson": {}}}},
+    )
+    async def post_batch(request: Request) -> Response:
+        """Accept events as NDJSON, one per line; answer one JSON line per line.
+
+        Good lines are accepted even when others are rejected.
+        """
+        lines = (await request.body()).splitlines()
+        if len(lines) > MAX_BATCH_LINES:
+            raise HTTPException(413, f"at most {MAX_BATCH_LINES} lines per batch")
+        results, good = _validate_lines(lines)
+        statuses = await _accept(deps, [e for _, e in good])
+        for (index, env), status in zip(good, statuses, strict=True):
+            results[index] = {
+                "line": index + 1,
+                "event_id": env.event_id,
+                "status": status,
+            }
+        body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results if r)
+        return Response(body, media_type="application/x-ndjson")
+
+
+def _key_event_id(idempotency_key: str) -> str:
+    from uuid import NAMESPACE_URL, uuid5
+
+    return str(uuid5(NAMESPACE_URL, f"idempotency-key:{idempotency_key}"))
+
+
+def _validate_lines(
+    lines: list[bytes],
+) -> tuple[list[dict[str, Any] | None], list[tuple[int, Envelope]]]:
+    results: list[dict[str, Any] | None] = [None] * len(lines)
+    good: list[tuple[int, Envelope]] = []
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            good.append((index, parse_envelope(_with_defaults(data))))
+        except json.JSONDecodeError as err:
+            problems = [{"field": "(line)", "problem": f"not valid JSON: {err.msg}"}]
+            results[index] = {
+                "line": index + 1,
+                "status": "rejected",
+                "problems": problems,
+            }
+        except InvalidMessage as err:
+            results[index] = {
+                "line": index + 1,
+                "status": "rejected",
+                "problems": err.problems,
+            }
+    return results, good
+
+
+def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> None:
+    keys = deps.keys
+
+    @app.get("/v1/members", tags=["members"])
+    async def list_members(
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """List members (id, name, ward, industry, offers, needs), by org id."""
+        ids = sorted(_text(m) for m in await deps.redis.smembers(keys.members))
+        page = ids[offset : offset + limit]
+        profiles = await _profiles(deps, page)
+        return {"total": len(ids), "offset": offset, "members": profiles}
+
+    @app.get("/v1/members/{org_id}", tags=["members"])
+    async def get_member(org_id: str) -> dict[str, Any]:
+        """Return a member's profile, credentials, events and supply links."""
+        return await _member(deps, org_id)
+
+    @app.get("/v1/members/{org_id}/suggestions", tags=["members"])
+    async def get_suggestions(
+        org_id: str,
+        limit: Annotated[int, Query(ge=1, le=settings.suggestion_limit)] = 5,
+    ) -> dict[str, Any]:
+        """Return the member's ranked suggestions, each with its reasons."""
+        if not await deps.redis.exists(keys.member(org_id)):
+            raise HTTPException(404, f"no member with org_id {org_id!r}")
+        raw = await deps.redis.get(keys.suggestions(org_id))
+        if raw is None:
+            return {"org_id": org_id, "status": "pending", "suggestions": []}
+        document = json.loads(raw)
+        document["suggestions"] = document["suggestions"][:limit]
+        return {"status": "ready", **document}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _profiles(deps: Dependencies, org_ids: list[str]) -> list[dict[str, Any]]:
+    async with deps.redis.pipeline(transaction=False) as pipe:
+        for org_id in org_ids:
+            pipe.hget(deps.keys.member(org_id), "profile")
+        raw = await pipe.execute()
+    return [json.loads(r) for r in raw if r is not None]
+
+
+async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
+    k = deps.keys
+    async with deps.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(k.member(org_id))
+        pipe.hgetall(k.credentials(org_id))
+        pipe.smembers(k.member_events(org_id))
+        pipe.smembers(k.suppliers(org_id))
+        pipe.smembers(k.buyers(org_id))
+        member, credentials, events, suppliers, buyers = await pipe.execute()
+    if not member:
+        raise HTTPException(404, f"no member with org_id {org_id!r}")
+    return {
+        **json.loads(member[b"profile"]),
+        "registered_at": member[b"registered_at"].decode(),
+        "credentials": [json.loads(v) for v in credentials.values()],
+        "events_attended": sorted(e.decode() for e in events),
+        "suppliers": sorted(s.decode() for s in suppliers),
+        "buyers": sorted(b.decode() for b in buyers),
+    }
+
+
+def _add_health_routes(app: FastAPI, deps: Dependencies) -> None:
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Answer while the process is alive."""
+        return {"status": "ok", "time": datetime.now(UTC).isoformat()}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """Answer 200 when Redis and the broker can be reached, else 503."""
+        checks = {"redis": "ok", "broker": "ok"}
+        try:
+            await deps.redis.ping()
+        except (RedisError, OSError) as err:
+            checks["redis"] = f"unavailable: {err}"
+        if not await deps.publisher.connected():
+            checks["broker"] = "unavailable"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503
+        )

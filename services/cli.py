@@ -1,0 +1,292 @@
+"""The ``alliance`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from services.client import AllianceClient, ApiError
+from services.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("aiokafka", "faust", "mode", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group()
+def main() -> None:
+    """Green Alliance: members, events, supply chains and explained matches."""
+    _configure_logging(Settings().log_level)
+
+
+@main.command()
+def up() -> None:
+    """Start the platform (embedded broker and Redis unless configured) and serve."""
+    from services.runtime import Platform
+
+    platform = Platform(Settings())
+    platform.start()
+    click.echo(
+        f"Green Alliance is running: API {platform.api_url}, docs {platform.api_url}/docs"
+    )
+    click.echo("Press Ctrl-C to stop.")
+    platform.serve_forever()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Exit after printing the suggestions.")
+@click.option(
+    "--shared-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with data the repository does not ship (default: ../shared/data).",
+)
+def demo(once: bool, shared_data: Path | None) -> None:
+    """Run the platform on real data and show suggestions for three members."""
+    from services.demo import run_demo
+
+    sys.exit(run_demo(Settings(), once=once, shared_data=shared_data))
+
+
+@main.command()
+def topics() -> None:
+    """Create the platform's topics on ALLIANCE_KAFKA_BOOTSTRAP if missing."""
+    from services.kafka import ensure_topics
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        raise click.UsageError("set ALLIANCE_KAFKA_BOOTSTRAP to the broker's host:port")
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap, settings.topic_prefix, settings.partitions
+        )
+    )
+    click.echo(f"topics ready on {settings.kafka_bootstrap}")
+
+
+@main.command(hidden=True)
+@click.argument("role", type=click.Choice(["worker", "graph", "api"]))
+def serve(role: str) -> None:
+    """Run one part of the platform (started by 'alliance up')."""
+    settings = Settings()
+    if role == "worker":
+        _serve_worker(settings)
+    elif role == "graph":
+        asyncio.run(_serve_graph(settings))
+    else:
+        _serve_api(settings)
+
+
+def _required(settings: Settings) -> tuple[str, str]:
+    if not settings.kafka_bootstrap or not settings.redis_url:
+        raise click.UsageError(
+            "ALLIANCE_KAFKA_BOOTSTRAP and ALLIANCE_REDIS_URL must be set; "
+            "'alliance up' sets them for the parts it starts"
+        )
+    return settings.kafka_bootstrap, settings.redis_url
+
+
+def _serve_worker(settings: Settings) -> None:
+    from streams.worker import create_app, run_worker
+
+    bootstrap, redis_url = _required(settings)
+    app = create_app(
+        bootstrap=bootstrap,
+        redis_url=redis_url,
+        topic_prefix=settings.topic_prefix,
+        redis_prefix=settings.redis_prefix,
+        partitions=settings.partitions,
+    )
+    run_worker(app, settings.log_level)
+
+
+async def _serve_graph(settings: Settings) -> None:
+    from redis.asyncio import Redis
+
+    from streams.graph_service import GraphService
+    from streams.readmodels import Keys
+
+    bootstrap, redis_url = _required(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    redis = Redis.from_url(redis_url)
+    service = GraphService(
+        bootstrap=bootstrap,
+        redis=redis,
+        keys=Keys(settings.redis_prefix),
+        topic_prefix=settings.topic_prefix,
+        limit=settings.suggestion_limit,
+    )
+    try:
+        await service.run(stop)
+    finally:
+        await redis.aclose()
+
+
+def _serve_api(settings: Settings) -> None:
+    import uvicorn
+    from redis.asyncio import Redis
+
+    from services.api import Dependencies, create_app
+    from services.producer import Journal, Publisher
+    from streams.readmodels import Keys
+
+    bootstrap, redis_url = _required(settings)
+    journal = Journal(settings.journal_path) if settings.journal_path else None
+    publisher = Publisher(
+        bootstrap,
+        settings.topic_prefix,
+        journal=journal,
+        timeout_s=settings.request_timeout_s,
+    )
+    deps = Dependencies(
+        publisher, Redis.from_url(redis_url), Keys(settings.redis_prefix)
+    )
+    uvicorn.run(
+        create_app(settings, deps),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+# -- imports ------------------------------------------------------------------------
+
+api_option = click.option(
+    "--api",
+    "api_url",
+    default=DEFAULT_API,
+    show_default=True,
+    help="The platform's API.",
+)
+encoding_option = click.option(
+    "--encoding",
+    default=None,
+    help="The file's encoding (default: detect UTF-8/CP932).",
+)
+file_argument = click.argument(
+    "path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+
+
+@main.group(name="import")
+def import_() -> None:
+    """Import real files through the API, as live events."""
+
+
+@import_.command(name="members")
+@file_argument
+@api_option
+@encoding_option
+def import_members_command(path: Path, api_url: str, encoding: str | None) -> None:
+    """Import members from the EDINET filer list (those in the 23 wards)."""
+    from services.importers.edinet import import_members
+
+    _run_import(api_url, lambda _: import_members(path, encoding=encoding), path)
+
+
+@import_.command(name="supply-links")
+@file_argument
+@api_option
+@encoding_option
+@click.option(
+    "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
+)
+def import_supply_links_command(
+    path: Path, api_url: str, encoding: str | None, seed: int
+) -> None:
+    """Import supply links from the City of Toronto awarded-contracts format."""
+    from services.importers.toronto import import_supply_links
+
+    _run_import(
+        api_url,
+        lambda members: import_supply_links(
+            path, members, seed=seed, encoding=encoding
+        ),
+        path,
+    )
+
+
+@import_.command(name="attendance")
+@file_argument
+@api_option
+@encoding_option
+@click.option(
+    "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
+)
+def import_attendance_command(
+    path: Path, api_url: str, encoding: str | None, seed: int
+) -> None:
+    """Import attendance: conference check-ins, or a CSV of organisation,event,time."""
+    from services.imports import read_attendance_file
+
+    _run_import(
+        api_url,
+        lambda members: read_attendance_file(
+            path, members, seed=seed, encoding=encoding
+        ),
+        path,
+    )
+
+
+def _run_import(api_url: str, read, path: Path) -> None:  # type: ignore[no-untyped-def]
+    from services.imports import send_import
+
+    client = AllianceClient(api_url)
+    try:
+        members = client.members()
+        result = read(members)
+        outcome = send_import(client, result, label=path.name)
+    except ApiError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        client.close()
+    click.echo(outcome.report())
+    if outcome.rejected_total:
+        sys.exit(1 if outcome.accepted == 0 and outcome.duplicates == 0 else 0)
+
+
+@main.command()
+@click.argument("org_id")
+@api_option
+@click.option("--limit", default=5, show_default=True)
+def suggestions(org_id: str, api_url: str, limit: int) -> None:
+    """Show a member's suggestions with their reasons."""
+    from services.demo import format_suggestions
+
+    client = AllianceClient(api_url)
+    try:
+        member = client.member(org_id)
+        found = client.suggestions(org_id, limit)
+    except ApiError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        client.close()
+    click.echo(format_suggestions(member, found))
+
+
+def progress_bar(total: int, label: str) -> tqdm:
+    """Return the progress bar used by long commands."""
+    return tqdm(total=total, desc=label, unit=" events", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Start and stop the whole platform: broker, Redis, worker, graph service, API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from redis.asyncio import Redis
+from tqdm import tqdm
+
+from schemas.envelope import Envelope
+from services.embedded import ChildProcess, EmbeddedBroker, EmbeddedRedis, free_port
+from services.errors import StartupError
+from services.kafka import ensure_topics
+from services.producer import Journal, Publisher
+from services.settings import Settings
+from streams.readmodels import Keys
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.ndjson"
+READY_TIMEOUT_S = 90.0
+REPLAY_BATCH = 1000
+
+
+class Platform:
+    """The process tree of one platform, started in order and stopped in reverse."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir
+        self.broker: EmbeddedBroker | None = None
+        self.redis: EmbeddedRedis | None = None
+        self.children: list[ChildProcess] = []
+        self.bootstrap = settings.kafka_bootstrap or ""
+        self.redis_url = settings.redis_url or ""
+        self.api_port = settings.api_port or free_port()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.api_port}"
+
+    @property
+    def journal_path(self) -> Path | None:
+        return self.data_dir / JOURNAL_FILE if self.broker is not None else None
+
+    def start(self) -> None:
+        """Start every part and wait until the API is ready."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_infrastructure()
+            asyncio.run(self._prepare_log())
+            for role in ("worker", "graph", "api"):
+                self._spawn(role)
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        logger.info(
+            "platform ready: API at %s (docs at %s/docs)", self.api_url, self.api_url
+        )
+
+    def _start_infrastructure(self) -> None:
+        if not self.bootstrap:
+            self.broker = EmbeddedBroker(self.data_dir)
+            self.broker.start()
+            self.bootstrap = self.broker.bootstrap
+        if not self.redis_url:
+            self.redis = EmbeddedRedis(self.data_dir)
+            self.redis.start()
+            self.redis_url = self.redis.url
+        logger.info("broker at %s, Redis at %s", self.bootstrap, self.redis_url)
+
+    async def _prepare_log(self) -> None:
+        s = self.settings
+        await ensure_topics(self.bootstrap, s.topic_prefix, s.partitions)
+        if self.journal_path is not None and self.journal_path.exists():
+            await replay_journal(self.journal_path, self.bootstrap, self.redis_url, s)
+
+    def _child_env(self, role: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ALLIANCE_KAFKA_BOOTSTRAP=self.bootstrap,
+            ALLIANCE_REDIS_URL=self.redis_url,
+            ALLIANCE_TOPIC_PREFIX=self.settings.topic_prefix,
+            ALLIANCE_REDIS_PREFIX=self.settings.redis_prefix,
+            ALLIANCE_PARTITIONS=str(self.settings.partitions),
+            ALLIANCE_API_HOST=self.settings.api_host,
+            ALLIANCE_API_PORT=str(self.api_port),
+            ALLIANCE_DATA_DIR=str(self.data_dir),
+            ALLIANCE_LOG_LEVEL=self.settings.log_level,
+        )
+        env.pop("ALLIANCE_JOURNAL_PATH", None)
+        if role == "api" and self.journal_path is not None:
+            env["ALLIANCE_JOURNAL_PATH"] = str(self.journal_path)
+        return env
+
+    def _spawn(self, role: str) -> None:
+        child = ChildProcess(role, self.data_dir / "logs" / f"{role}.log")
+        argv = [sys.executable, "-m", "services.cli", "serve", role]
+        child.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with child.log_path.open("ab") as log:
+            child.process = subprocess.Popen(
+                argv, env=self._child_env(role), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        logger.info(
+            "started %s (pid %s), log in %s", role, child.process.pid, child.log_path
+        )
+        self.children.append(child)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self.check_children()
+            try:
+                if httpx.get(f"{self.api_url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StartupError(f"the API did not become ready at {self.api_url}")
+
+    def check_children(self) -> None:
+        """Raise if a child process has exited."""
+        for child in self.children:
+            if child.process is not None and child.process.poll() is not None:
+                raise StartupError(
+                    f"the {child.name} process exited with code "
+                    f"{child.process.returncode}; see {child.log_path}"
+                )
+
+    def stop(self) -> None:
+        """Stop the children, then Redis and the broker."""
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        for service in (self.redis, self.broker):
+            if service is not None:
+                service.stop()
+
+    def serve_forever(self) -> None:
+        """Block until Ctrl-C, SIGTERM or a child's death, then stop everything."""
+        stopping = False
+
+        def _on_signal(signum: int, _: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        try:
+            while not stopping:
+                self.check_children()
+                time.sleep(0.5)
+        finally:
+            logger.info("stopping the platform")
+            self.stop()
+
+
+async def replay_journal(
+    path: Path, bootstrap: str, redis_url: str, s: Settings
+) -> int:
+    """Send the journal's events to a fresh broker, in order; return how many."""
+    publisher = Publisher(bootstrap, s.topic_prefix)
+    redis = Redis.from_url(redis_url)
+    keys = Keys(s.redis_prefix)
+    await publisher.start()
+    count = 0
+    try:
+        batch: list[Envelope] = []
+        with tqdm(desc="Replaying accepted events", unit=" events", leave=False) as bar:
+            for env in Journal.read(path):
+                batch.append(env)
+                if len(batch) >= REPLAY_BATCH:
+                    count += await _replay_batch(publisher, redis, keys, batch, bar)
+            count += await _replay_batch(publisher, redis, keys, batch, bar)
+    finally:
+        await publisher.stop()
+        await redis.aclose()
+    logger.info("replayed %d accepted events from %s", count, path)
+    return count
+
+
+async def _replay_batch(
+    publisher: Publisher, redis: Redis, keys: Keys, batch: list[Envelope], bar: tqdm
+) -> int:
+    """Send a batch and mark its ids as accepted, so that re-posts stay no-ops."""
+    if not batch:
+        return 0
+    await publisher.send_only(batch)
+    await redis.mset({keys.idempotency(e.event_id): "1" for e in batch})
+    n = len(batch)
+    bar.update(n)
+    batch.clear()
+    return n

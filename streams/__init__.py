@@ -1,0 +1,1 @@
+"""Stream wiring: the faust worker, read-model projections, the graph service."""

@@ -1,0 +1,7 @@
+"""Errors of the streams layer."""
+
+from schemas.errors import AllianceError
+
+
+class StreamError(AllianceError):
+    """Root of the streams layer's errors."""

@@ -1,0 +1,155 @@
+"""Read models in Redis: the key layout and the projection that writes them.
+
+Every write is idempotent (hash fields set, set members added), so a message
+delivered twice leaves the same state; the set of applied event ids only saves
+the work. Effects, the applied mark and the consumer's progress are written in
+one MULTI/EXEC transaction, so they are never seen apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from schemas.envelope import Envelope
+from schemas.events import (
+    AttendanceLogged,
+    CredentialRecorded,
+    EventScheduled,
+    OrganisationRegistered,
+    SupplierLinked,
+    SupportProvided,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Names of the Redis keys under one prefix."""
+
+    prefix: str
+
+    def member(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}"
+
+    def credentials(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}:credentials"
+
+    def member_events(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}:events"
+
+    def suppliers(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}:suppliers"
+
+    def buyers(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}:buyers"
+
+    def support(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}:support"
+
+    def suggestions(self, org_id: str) -> str:
+        return f"{self.prefix}:suggestions:{org_id}"
+
+    def event(self, event_code: str) -> str:
+        return f"{self.prefix}:event:{event_code}"
+
+    def attendees(self, event_code: str) -> str:
+        return f"{self.prefix}:event:{event_code}:attendees"
+
+    @property
+    def members(self) -> str:
+        return f"{self.prefix}:members"
+
+    def applied(self, consumer: str) -> str:
+        return f"{self.prefix}:applied:{consumer}"
+
+    def progress(self, consumer: str) -> str:
+        return f"{self.prefix}:progress:{consumer}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:idempotency:{key}"
+
+
+WORKER = "worker"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope) -> None:
+    p = env.payload
+    if isinstance(p, OrganisationRegistered):
+        profile = p.model_dump(mode="json")
+        pipe.hset(
+            keys.member(p.org_id),
+            mapping={
+                "profile": _dump(profile),
+                "registered_at": env.occurred_at.isoformat(),
+            },
+        )
+        pipe.sadd(keys.members, p.org_id)
+    elif isinstance(p, CredentialRecorded):
+        record = p.model_dump(mode="json") | {"event_id": env.event_id}
+        pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
+
+
+def _stage_attendance(pipe: Pipeline, keys: Keys, env: Envelope) -> None:
+    p = env.payload
+    if isinstance(p, EventScheduled):
+        pipe.hset(
+            keys.event(p.event_code),
+            mapping={"event": _dump(p.model_dump(mode="json"))},
+        )
+    elif isinstance(p, AttendanceLogged):
+        pipe.sadd(keys.attendees(p.event_code), p.org_id)
+        pipe.sadd(keys.member_events(p.org_id), p.event_code)
+
+
+def _stage_supply(pipe: Pipeline, keys: Keys, env: Envelope) -> None:
+    p = env.payload
+    if isinstance(p, SupplierLinked):
+        pipe.sadd(keys.suppliers(p.buyer_id), p.supplier_id)
+        pipe.sadd(keys.buyers(p.supplier_id), p.buyer_id)
+    elif isinstance(p, SupportProvided):
+        record = p.model_dump(mode="json")
+        pipe.hset(keys.support(p.supplier_id), env.event_id, _dump(record))
+
+
+_STAGES = (_stage_member, _stage_attendance, _stage_supply)
+
+
+async def project(
+    redis: Redis, keys: Keys, env: Envelope, *, position: tuple[str, int, int]
+) -> bool:
+    """Apply one event to the read models; return False if it was already applied.
+
+    ``position`` is the message's (topic, partition, offset); the consumer's
+    progress is recorded with the effects.
+    """
+    topic, partition, offset = position
+    already = await redis.sismember(keys.applied(WORKER), env.event_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        if not already:
+            for stage in _STAGES:
+                stage(pipe, keys, env)
+            pipe.sadd(keys.applied(WORKER), env.event_id)
+        pipe.hset(keys.progress(WORKER), f"{topic}:{partition}", offset + 1)
+        await pipe.execute()
+    if already:
+        logger.debug("event %s already applied; skipped", env.event_id)
+    return not already
+
+
+async def record_progress(
+    redis: Redis, keys: Keys, consumer: str, position: tuple[str, int, int]
+) -> None:
+    """Record that a consumer is done with a message it did not apply."""
+    topic, partition, offset = position
+    await redis.hset(keys.progress(consumer), f"{topic}:{partition}", offset + 1)

@@ -1,0 +1,212 @@
+"""The whole platform as processes: API -> broker -> worker/graph -> Redis -> API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.runtime import Platform
+from services.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+NOW = "2026-12-04T10:00:00+09:00"
+
+
+def wait_for(check: Callable[[], Any], *, timeout_s: float = 60.0) -> Any:
+    """Poll until ``check`` returns something truthy; fail after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def platform_settings(prefix: str, data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(
+        topic_prefix=prefix,
+        redis_prefix=prefix,
+        api_port=0,
+        data_dir=data_dir,
+        partitions=3,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def platform(
+    broker: str, redis_url: str, unique_prefix: str, tmp_path: Path, redis_client: Any
+) -> Iterator[Platform]:
+    settings = platform_settings(
+        unique_prefix, tmp_path, kafka_bootstrap=broker, redis_url=redis_url
+    )
+    running = Platform(settings)
+    running.start()
+    yield running
+    running.stop()
+
+
+def registered(org_id: str, name: str, ward: str, **profile: Any) -> dict[str, Any]:
+    return {
+        "type": "OrganisationRegistered",
+        "occurred_at": NOW,
+        "source": "test",
+        "payload": {"org_id": org_id, "name": name, "ward": ward, **profile},
+    }
+
+
+def suggestions_of(api: httpx.Client, org_id: str) -> list[dict[str, Any]]:
+    answer = api.get(f"/v1/members/{org_id}/suggestions", params={"limit": 10})
+    if answer.status_code != 200 or answer.json()["status"] != "ready":
+        return []
+    return list(answer.json()["suggestions"])
+
+
+def test_posted_event_reaches_read_model_and_changes_suggestions(
+    platform: Platform,
+) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    for event in (
+        registered("buyer-1", "青空商店", "13101", needs=["led_lighting"]),
+        registered("seller-1", "光電工業", "13102", offers=["led_lighting"]),
+        registered("seller-2", "遠方照明", "13123", offers=["led_lighting"]),
+    ):
+        assert api.post("/v1/events", json=event).status_code == 202
+
+    member = wait_for(lambda: api.get("/v1/members/buyer-1").status_code == 200)
+    first = wait_for(
+        lambda: (
+            len(suggestions_of(api, "buyer-1")) == 2 and suggestions_of(api, "buyer-1")
+        )
+    )
+    schedule = {
+        "type": "EventScheduled", "occurred_at": NOW, "source": "test",
+        "payload": {"event_code": "fair-1", "title": "江戸川 matching fair",
+                    "kind": "matching", "starts_at": NOW},
+    }  # fmt: skip
+    api.post("/v1/events", json=schedule)
+    for org in ("buyer-1", "seller-2"):
+        attended = {
+            "type": "AttendanceLogged", "occurred_at": NOW, "source": "test",
+            "payload": {"event_code": "fair-1", "org_id": org, "attended_at": NOW},
+        }  # fmt: skip
+        assert api.post("/v1/events", json=attended).status_code == 202
+
+    def far_seller_has_shared_event() -> dict[str, Any] | None:
+        for s in suggestions_of(api, "buyer-1"):
+            kinds = {r["kind"] for r in s["reasons"]}
+            if s["candidate_id"] == "seller-2" and "shared_events" in kinds:
+                return s
+        return None
+
+    changed = wait_for(far_seller_has_shared_event)
+    assert member
+    assert [s["candidate_id"] for s in first] == ["seller-1", "seller-2"]
+    assert any("江戸川 matching fair" in r["text_en"] for r in changed["reasons"])
+    assert api.get("/v1/members/buyer-1").json()["events_attended"] == ["fair-1"]
+
+
+def test_invalid_event_is_refused_naming_the_field(platform: Platform) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    bad = registered("x-1", "Bad ward firm", "Osaka")
+
+    answer = api.post("/v1/events", json=bad)
+
+    assert answer.status_code == 422
+    assert [p["field"] for p in answer.json()["problems"]] == ["payload.ward"]
+
+
+def test_same_event_id_twice_is_accepted_once(platform: Platform) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    event = registered("dup-1", "二重登録株式会社", "13104") | {
+        "event_id": "fixed-id-1"
+    }
+
+    first = api.post("/v1/events", json=event)
+    second = api.post("/v1/events", json=event)
+
+    assert (first.status_code, first.json()["status"]) == (202, "accepted")
+    assert (second.status_code, second.json()["status"]) == (202, "duplicate")
+    assert second.json()["event_id"] == first.json()["event_id"] == "fixed-id-1"
+
+
+def test_batch_answers_line_by_line(platform: Platform) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    good = registered("batch-1", "一括商事", "13105")
+    body = "\n".join(
+        [json.dumps(good), "{not json", json.dumps(registered("b2", "", "13105"))]
+    )
+
+    answer = api.post("/v1/events/batch", content=body.encode())
+
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert [(r["line"], r["status"]) for r in lines] == [
+        (1, "accepted"), (2, "rejected"), (3, "rejected"),
+    ]  # fmt: skip
+    assert lines[2]["problems"][0]["field"] == "payload.name"
+
+
+async def test_invalid_message_on_topic_goes_to_dead_letters_while_others_apply(
+    platform: Platform,
+) -> None:
+    prefix = platform.settings.topic_prefix
+    good = registered("dl-good", "正常株式会社", "13106") | {"event_id": "dl-good-1"}
+    producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap)
+    await producer.start()
+    for value in (b"\xff\xfe not json", json.dumps(good).encode()):
+        await producer.send_and_wait(f"{prefix}.membership", value, key=b"dl-good")
+    await producer.stop()
+
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    wait_for(lambda: api.get("/v1/members/dl-good").status_code == 200)
+    consumer = AIOKafkaConsumer(
+        f"{prefix}.dead-letters", bootstrap_servers=platform.bootstrap,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    record = await consumer.getone()
+    await consumer.stop()
+
+    letter = json.loads(record.value)
+    assert letter["topic"] == f"{prefix}.membership"
+    assert "not UTF-8" in letter["reason"]
+    assert base64.b64decode(letter["value_b64"]) == b"\xff\xfe not json"
+
+
+def test_accepted_event_survives_restart_of_embedded_broker(
+    redis_url: str, unique_prefix: str, tmp_path: Path, redis_client: Any
+) -> None:
+    first = Platform(platform_settings(unique_prefix, tmp_path, redis_url=redis_url))
+    first.start()
+    try:
+        api = httpx.Client(base_url=first.api_url, timeout=10)
+        event = registered("keep-1", "永続株式会社", "13107")
+        assert api.post("/v1/events", json=event).status_code == 202
+    finally:
+        first.stop()
+    fresh_keys = f"{unique_prefix}:after"
+    second = Platform(
+        platform_settings(unique_prefix, tmp_path, redis_url=redis_url).model_copy(
+            update={"redis_prefix": fresh_keys}
+        )
+    )
+    second.start()
+    try:
+        api = httpx.Client(base_url=second.api_url, timeout=10)
+
+        member = wait_for(lambda: api.get("/v1/members/keep-1").status_code == 200)
+
+        assert member
+        assert api.get("/v1/members/keep-1").json()["name"] == "永続株式会社"
+    finally:
+        second.stop()
