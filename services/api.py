@@ -241,9 +241,12 @@ def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> 
     @app.get("/v1/members/{org_id}/suggestions", tags=["members"])
     async def get_suggestions(
         org_id: str,
-        limit: Annotated[int, Query(ge=1, le=settings.suggestion_limit)] = 5,
+        limit: Annotated[int, Query(ge=1, le=100)] = 5,
     ) -> dict[str, Any]:
-        """Return the member's ranked suggestions, each with its reasons."""
+        """Return the member's ranked suggestions, each with its reasons.
+
+        At most ``ALLIANCE_SUGGESTION_LIMIT`` suggestions are kept per member.
+        """
         if not await deps.redis.exists(keys.member(org_id)):
             raise HTTPException(404, f"no member with org_id {org_id!r}")
         raw = await deps.redis.get(keys.suggestions(org_id))

@@ -92,4 +92,6 @@ def _member_ref(profile: dict[str, Any]) -> MemberRef:
         industry=profile.get("industry"),
         offers=frozenset(Capability(c) for c in profile.get("offers", [])),
         needs=frozenset(Capability(c) for c in profile.get("needs", [])),
+        size=profile.get("size"),
+        corporate_number=profile.get("corporate_number"),
     )

@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from collections import Counter
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ PROCESS_TIMEOUT_S = 240.0
 
 def shipped_data() -> Path:
     """Return the folder of the data files this package ships (with attributions)."""
-    return Path(str(resources.files("services") / "demo_data"))
+    return Path(__file__).resolve().parent / "demo_data"
 
 
 def default_shared_data() -> Path:
@@ -77,6 +76,8 @@ def _import_everything(platform: Platform, shared: Path) -> list[str]:
     try:
         members_result = import_members(shipped_data() / EDINET_FILE)
         click.echo(send_import(client, members_result, label=EDINET_FILE).report())
+        # The other files are re-keyed onto members as the platform knows them.
+        asyncio.run(wait_until_processed(platform, platform.settings))
         members = client.members()
         from services.importers.toronto import import_supply_links
 

@@ -129,7 +129,9 @@ class GraphService:
             await self._write(pending[start : start + REFRESH_CHUNK])
             await asyncio.sleep(0)  # let the consumer's heartbeats run
         self._pending.clear()
-        progress: dict[Any, Any] = dict(self._positions)  # redis-py's key type is invariant
+        progress: dict[Any, Any] = dict(
+            self._positions
+        )  # redis-py's key type is invariant
         await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
         if pending:
             logger.info(

@@ -382,5 +382,7 @@ def require_members(members: Sequence[MemberRef], path: Path | str) -> None:
     """
     if not members:
         raise ImporterError(
-            f"{path}: no members to stand in for its parties; import members first"
+            f"{path}: the platform has no members yet to stand in for its parties; "
+            "import members first (a member list just imported may take a few "
+            "seconds to be processed)"
         )
