@@ -1,0 +1,485 @@
+"""The alliance graph: members, meetings and the ties between them.
+
+The graph is a projection of the log: it is built by applying validated envelopes
+in log order and can be rebuilt at any time by replaying them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Set
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import networkx as nx
+
+from matching.errors import MatchingError, UnknownOrganisation
+from schemas.capabilities import Capability
+from schemas.ems import CredentialStatus, Scheme
+from schemas.envelope import Envelope
+from schemas.events import (
+    AttendanceLogged,
+    CredentialRecorded,
+    DealClosed,
+    EventScheduled,
+    MatchDeclined,
+    MatchSuggested,
+    OrganisationRegistered,
+    SupplierLinked,
+    SupportProvided,
+)
+from schemas.wards import WARDS
+
+logger = logging.getLogger(__name__)
+
+EVENT_PREFIX = "event:"
+
+# Name of the node attribute that holds the node's weighted degree, kept up to
+# date on every edge change so that a local algorithm reads it in O(1).
+STRENGTH = "strength"
+
+# Edge weights read by personalised PageRank. An org-org edge weighs the sum of
+# its relations: a supply link, plus each deal closed (at most MAX_COUNTED_DEALS
+# of them, so that a prolific pair does not swallow the walk).
+SUPPLY_WEIGHT = 1.0
+DEAL_WEIGHT = 1.0
+MAX_COUNTED_DEALS = 3
+ATTENDED_WEIGHT = 1.0
+
+# Payload fields that name an organisation.
+_ORG_FIELDS = ("org_id", "buyer_id", "supplier_id", "candidate_id")
+
+Credential = tuple[CredentialStatus, date, date | None]
+# Key of the capability indexes: capability, ward, and whether the org is notable.
+IndexKey = tuple[Capability, str, bool]
+_EMPTY: frozenset[str] = frozenset()
+Handler = Callable[[Any, Envelope], set[str]]
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    """A suggestion made to a member: to whom, of whom, and when."""
+
+    org_id: str
+    candidate_id: str
+    created: datetime
+
+
+def event_node(event_code: str) -> str:
+    """Return the node id of a meeting."""
+    return f"{EVENT_PREFIX}{event_code}"
+
+
+class AllianceGraph:
+    """The alliance as a NetworkX graph, built by applying envelopes in log order.
+
+    ``G`` holds org nodes (id = org_id, ``kind="org"``) and meeting nodes
+    (``event:<code>``, ``kind="event"``). Edges are org-org (``kind="supply"`` or
+    ``kind="deal"``) or org-event (``kind="attended"``); each has a ``weight``.
+    Attribute dicts returned by the accessors belong to the graph: read them only.
+    """
+
+    def __init__(self) -> None:
+        self.G: nx.Graph = nx.Graph()
+        self.matches: dict[str, MatchRecord] = {}
+        self._applied: set[str] = set()
+        self._offered_by: defaultdict[IndexKey, set[str]] = defaultdict(set)
+        self._needed_by: defaultdict[IndexKey, set[str]] = defaultdict(set)
+        self._declined: defaultdict[str, dict[str, list[datetime]]] = defaultdict(dict)
+        # Attributes of every org node, placeholders included, by org id: the
+        # same dicts as G.nodes[org_id], reachable without NodeView's overhead.
+        self._org_attrs: dict[str, dict[str, Any]] = {}
+        self._closed: set[str] = set()
+        # Match messages that arrived before their MatchSuggested, by match id.
+        self._parked: defaultdict[str, dict[str, Envelope]] = defaultdict(dict)
+        self._handlers: dict[str, Handler] = {
+            "OrganisationRegistered": self._on_registered,
+            "CredentialRecorded": self._on_credential,
+            "EventScheduled": self._on_event_scheduled,
+            "AttendanceLogged": self._on_attendance,
+            "SupplierLinked": self._on_supplier_linked,
+            "SupportProvided": self._on_support,
+            "MatchSuggested": self._on_match_suggested,
+            "MatchDeclined": self._on_match_declined,
+            "DealClosed": self._on_deal_closed,
+        }
+
+    # -- applying events ---------------------------------------------------------
+
+    def apply(self, envelope: Envelope) -> set[str]:
+        """Apply one event; return the org ids whose suggestions it may change.
+
+        Only registered orgs are returned. An event id seen before changes
+        nothing and returns an empty set; event types the graph does not use are
+        recorded and ignored.
+
+        Raises:
+            MatchingError: if an org id in the payload collides with a meeting
+                node id (starts with ``event:``); the event is not recorded.
+        """
+        if envelope.event_id in self._applied:
+            logger.debug("event %s already applied", envelope.event_id)
+            return set()
+        self._check_org_ids(envelope)
+        handler = self._handlers.get(envelope.type)
+        touched = handler(envelope.payload, envelope) if handler else set()
+        self._applied.add(envelope.event_id)
+        logger.debug("applied %s %s", envelope.type, envelope.event_id)
+        return {org_id for org_id in touched if self.has_org(org_id)}
+
+    def is_applied(self, event_id: str) -> bool:
+        """Return whether an event id has been applied."""
+        return event_id in self._applied
+
+    def _check_org_ids(self, envelope: Envelope) -> None:
+        for field in _ORG_FIELDS:
+            org_id = getattr(envelope.payload, field, None)
+            if isinstance(org_id, str) and org_id.startswith(EVENT_PREFIX):
+                raise MatchingError(
+                    f"event {envelope.event_id}: org id {org_id!r} collides with "
+                    f"meeting node ids ({EVENT_PREFIX}...)"
+                )
+
+    def _on_registered(self, p: OrganisationRegistered, envelope: Envelope) -> set[str]:
+        self._ensure_org(p.org_id)
+        attrs = self.G.nodes[p.org_id]
+        self._index(p.org_id, attrs, add=False)
+        attrs.update(
+            registered=True,
+            name=p.name,
+            name_en=p.name_en,
+            ward=p.ward,
+            industry=p.industry,
+            offers=frozenset(p.offers),
+            needs=frozenset(p.needs),
+        )
+        self._index(p.org_id, attrs, add=True)
+        return {p.org_id, *self.partners(p.org_id)}
+
+    def _on_credential(self, p: CredentialRecorded, envelope: Envelope) -> set[str]:
+        self._ensure_org(p.org_id)
+        credential = (p.status, p.issued_on, p.expires_on)
+        self.G.nodes[p.org_id]["credentials"][p.scheme] = credential
+        self._update_notable(p.org_id)
+        return {p.org_id}
+
+    def _on_event_scheduled(self, p: EventScheduled, envelope: Envelope) -> set[str]:
+        node = self._ensure_event(p.event_code)
+        self.G.nodes[node].update(
+            scheduled=True,
+            title=p.title,
+            event_kind=p.kind,
+            ward=p.ward,
+            starts_at=p.starts_at,
+        )
+        return self.attendees(node)
+
+    def _on_attendance(self, p: AttendanceLogged, envelope: Envelope) -> set[str]:
+        """Link the org to the meeting once, counting distinct people."""
+        self._ensure_org(p.org_id)
+        node = self._ensure_event(p.event_code)
+        is_new = not self.G.has_edge(p.org_id, node)
+        if is_new:
+            self.G.add_edge(p.org_id, node, kind="attended", person_refs=set())
+            self._set_weight(p.org_id, node, ATTENDED_WEIGHT)
+        edge = self.G.edges[p.org_id, node]
+        edge["person_refs"].add(p.person_ref)  # None stands for one unnamed person
+        edge["people"] = len(edge["person_refs"])
+        # Another person of an org already there changes no one's features.
+        return self.attendees(node) if is_new else set()
+
+    def _on_supplier_linked(self, p: SupplierLinked, envelope: Envelope) -> set[str]:
+        edge = self._org_edge(p.buyer_id, p.supplier_id)
+        edge.update(
+            supply=True,
+            buyer=p.buyer_id,
+            supplier=p.supplier_id,
+            category=p.category,
+            since=p.since,
+            green_procurement_required=p.green_procurement_required,
+        )
+        self._reweigh(p.buyer_id, p.supplier_id)
+        return {p.buyer_id, p.supplier_id}
+
+    def _on_support(self, p: SupportProvided, envelope: Envelope) -> set[str]:
+        """Record support on the supply link, creating the link if undeclared."""
+        edge = self._org_edge(p.buyer_id, p.supplier_id)
+        touched: set[str] = set()
+        if not edge["supply"]:
+            logger.warning(
+                "support %s names an undeclared supply link %s -> %s; linking them",
+                envelope.event_id,
+                p.buyer_id,
+                p.supplier_id,
+            )
+            edge.update(supply=True, buyer=p.buyer_id, supplier=p.supplier_id)
+            edge.update(category=None, since=p.provided_on)
+            edge.update(green_procurement_required=False)
+            self._reweigh(p.buyer_id, p.supplier_id)
+            touched = {p.buyer_id, p.supplier_id}
+        if all(s["event_id"] != envelope.event_id for s in edge["support"]):
+            edge["support"].append(_support_entry(p, envelope.event_id))
+        return touched
+
+    def _on_match_suggested(self, p: MatchSuggested, envelope: Envelope) -> set[str]:
+        if p.match_id in self.matches or p.org_id == p.candidate_id:
+            logger.warning("match %s: repeated or self-match, ignored", p.match_id)
+            return set()
+        created = envelope.occurred_at
+        self.matches[p.match_id] = MatchRecord(p.org_id, p.candidate_id, created)
+        self._ensure_org(p.candidate_id)
+        self._org_attrs[p.candidate_id]["suggested"] += 1
+        touched = {p.org_id}
+        for parked in self._parked.pop(p.match_id, {}).values():
+            touched |= self._handlers[parked.type](parked.payload, parked)
+        return touched
+
+    def _on_match_declined(self, p: MatchDeclined, envelope: Envelope) -> set[str]:
+        match = self._match_or_park(p.match_id, envelope)
+        if match is None:
+            return set()
+        pair = (match.org_id, match.candidate_id)
+        for u, v in (pair, pair[::-1]):
+            self._declined[u].setdefault(v, []).append(envelope.occurred_at)
+        return set(pair)
+
+    def _on_deal_closed(self, p: DealClosed, envelope: Envelope) -> set[str]:
+        """Count the deal once per match and strengthen the pair's edge."""
+        match = self._match_or_park(p.match_id, envelope)
+        if match is None or p.match_id in self._closed:
+            return set()
+        self._closed.add(p.match_id)
+        self._org_attrs[match.candidate_id]["deals"] += 1
+        self._update_notable(match.candidate_id)
+        edge = self._org_edge(match.org_id, match.candidate_id)
+        edge["deal"] = True
+        edge["deals"] += 1
+        edge["last_deal_on"] = p.closed_on
+        self._reweigh(match.org_id, match.candidate_id)
+        return {match.org_id, match.candidate_id}
+
+    def _match_or_park(self, match_id: str, envelope: Envelope) -> MatchRecord | None:
+        match = self.matches.get(match_id)
+        if match is None:
+            logger.warning(
+                "event %s names unknown match %s; kept until it is suggested",
+                envelope.event_id,
+                match_id,
+            )
+            self._parked[match_id][envelope.event_id] = envelope
+        return match
+
+    # -- building blocks ---------------------------------------------------------
+
+    def _ensure_org(self, org_id: str) -> None:
+        """Add a placeholder org node, filled when the org registers."""
+        if org_id in self.G:
+            return
+        self.G.add_node(
+            org_id,
+            kind="org",
+            registered=False,
+            name=org_id,
+            name_en=None,
+            ward=None,
+            industry=None,
+            offers=frozenset(),
+            needs=frozenset(),
+            credentials={},
+            suggested=0,
+            deals=0,
+            notable=False,
+        )
+        self._org_attrs[org_id] = self.G.nodes[org_id]
+        self._org_attrs[org_id][STRENGTH] = 0.0
+
+    def _ensure_event(self, event_code: str) -> str:
+        node = event_node(event_code)
+        if node not in self.G:
+            self.G.add_node(
+                node,
+                kind="event",
+                scheduled=False,
+                event_code=event_code,
+                title=event_code,
+                event_kind=None,
+                ward=None,
+                starts_at=None,
+            )
+            self.G.nodes[node][STRENGTH] = 0.0
+        return node
+
+    def _org_edge(self, u: str, v: str) -> dict[str, Any]:
+        """Return the attributes of the org-org edge, adding an empty one."""
+        self._ensure_org(u)
+        self._ensure_org(v)
+        if not self.G.has_edge(u, v):
+            self.G.add_edge(u, v, kind="deal", supply=False, deal=False, deals=0)
+            self.G.edges[u, v]["support"] = []
+            self._set_weight(u, v, 0.0)
+        attrs: dict[str, Any] = self.G.edges[u, v]
+        return attrs
+
+    def _reweigh(self, u: str, v: str) -> None:
+        edge = self.G.edges[u, v]
+        edge["kind"] = "supply" if edge["supply"] else "deal"
+        deals = min(edge["deals"], MAX_COUNTED_DEALS)
+        weight = SUPPLY_WEIGHT * edge["supply"] + DEAL_WEIGHT * deals
+        self._set_weight(u, v, weight)
+
+    def _set_weight(self, u: str, v: str, weight: float) -> None:
+        edge = self.G.edges[u, v]
+        delta = weight - edge.get("weight", 0.0)
+        edge["weight"] = weight
+        self.G.nodes[u][STRENGTH] += delta
+        self.G.nodes[v][STRENGTH] += delta
+
+    def _index(self, org_id: str, attrs: dict[str, Any], *, add: bool) -> None:
+        """Add a registered org to (or remove it from) the capability indexes."""
+        if not attrs["registered"]:
+            return
+        for index, side in ((self._offered_by, "offers"), (self._needed_by, "needs")):
+            for capability in attrs[side]:
+                key = (capability, attrs["ward"], attrs["notable"])
+                if add:
+                    index[key].add(org_id)
+                else:
+                    index[key].discard(org_id)
+
+    def _update_notable(self, org_id: str) -> None:
+        """Mark the org notable once it holds a credential or has closed a deal."""
+        attrs = self._org_attrs[org_id]
+        notable = bool(attrs["credentials"]) or attrs["deals"] > 0
+        if notable != attrs["notable"]:
+            self._index(org_id, attrs, add=False)
+            attrs["notable"] = notable
+            self._index(org_id, attrs, add=True)
+
+    # -- reading -----------------------------------------------------------------
+
+    def orgs(self) -> Iterator[str]:
+        """Iterate the ids of registered orgs, in the order they were first seen."""
+        for org_id, attrs in self._org_attrs.items():
+            if attrs["registered"]:
+                yield org_id
+
+    def has_org(self, org_id: str) -> bool:
+        """Return whether the org is registered (placeholders are not)."""
+        attrs = self._org_attrs.get(org_id)
+        return attrs is not None and attrs["registered"]
+
+    def org(self, org_id: str) -> dict[str, Any]:
+        """Return a registered org's attributes.
+
+        Raises:
+            UnknownOrganisation: if the org is unknown or only a placeholder.
+        """
+        if not self.has_org(org_id):
+            raise UnknownOrganisation(org_id)
+        attrs: dict[str, Any] = self.G.nodes[org_id]
+        return attrs
+
+    @property
+    def org_attrs(self) -> Mapping[str, dict[str, Any]]:
+        """Return the attributes of every org node by id, placeholders included."""
+        return self._org_attrs
+
+    def event(self, node: str) -> dict[str, Any]:
+        """Return a meeting node's attributes."""
+        attrs: dict[str, Any] = self.G.nodes[node]
+        return attrs
+
+    def offering(
+        self,
+        capability: Capability,
+        ward: str | None = None,
+        notable: bool | None = None,
+    ) -> Set[str]:
+        """Return the registered orgs that offer a capability.
+
+        `ward` and `notable` narrow the answer; given both, it is the index's own
+        set (read it only), with no copy.
+        """
+        return _lookup(self._offered_by, capability, ward, notable)
+
+    def needing(
+        self,
+        capability: Capability,
+        ward: str | None = None,
+        notable: bool | None = None,
+    ) -> Set[str]:
+        """Return the registered orgs that need a capability; narrowed as `offering`."""
+        return _lookup(self._needed_by, capability, ward, notable)
+
+    def partners(self, org_id: str) -> set[str]:
+        """Return the orgs linked to this org by a supply link or a deal."""
+        if org_id not in self.G:
+            return set()
+        return {v for v in self.G.adj[org_id] if self.G.nodes[v]["kind"] == "org"}
+
+    def supply_partners(self, org_id: str) -> set[str]:
+        """Return the orgs linked to this org by a supply link, either way."""
+        if org_id not in self.G:
+            return set()
+        adj = self.G.adj[org_id]
+        return {v for v, edge in adj.items() if edge.get("supply", False)}
+
+    def attendees(self, node: str) -> set[str]:
+        """Return the orgs that attended a meeting."""
+        if node not in self.G:
+            return set()
+        return {u for u in self.G.adj[node] if self.G.nodes[u]["kind"] == "org"}
+
+    def shared_events(self, org_id: str) -> dict[str, list[str]]:
+        """Return, for every org that met this org, the meetings both attended."""
+        shared: defaultdict[str, list[str]] = defaultdict(list)
+        for node in self.G.adj[org_id] if org_id in self.G else ():
+            if self.G.nodes[node]["kind"] != "event":
+                continue
+            for other in self.G.adj[node]:
+                if other != org_id:
+                    shared[other].append(node)
+        return dict(shared)
+
+    def declined_between(self, org_id: str, start: datetime, end: datetime) -> set[str]:
+        """Return the orgs whose pairing with this org was declined in [start, end]."""
+        return {
+            other
+            for other, moments in self._declined.get(org_id, {}).items()
+            if any(start <= moment <= end for moment in moments)
+        }
+
+    def record(self, org_id: str) -> tuple[int, int]:
+        """Return how often the org was suggested as a candidate, and its deals."""
+        attrs = self._org_attrs.get(org_id)
+        return (attrs["suggested"], attrs["deals"]) if attrs else (0, 0)
+
+    def credentials(self, org_id: str) -> dict[Scheme, Credential]:
+        """Return a registered org's credentials by scheme."""
+        credentials: dict[Scheme, Credential] = self.org(org_id)["credentials"]
+        return credentials
+
+
+def _lookup(
+    index: dict[IndexKey, set[str]],
+    capability: Capability,
+    ward: str | None,
+    notable: bool | None,
+) -> Set[str]:
+    if ward is not None and notable is not None:
+        return index.get((capability, ward, notable), _EMPTY)
+    wards = WARDS if ward is None else (ward,)
+    flags = (False, True) if notable is None else (notable,)
+    keys = [(capability, w, flag) for w in wards for flag in flags]
+    return set().union(*(index.get(key, _EMPTY) for key in keys))
+
+
+def _support_entry(p: SupportProvided, event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "kind": p.kind,
+        "amount_jpy": p.amount_jpy,
+        "provided_on": p.provided_on,
+    }
