@@ -77,7 +77,21 @@ class AllianceGraph:
 
     ``G`` holds org nodes (id = org_id, ``kind="org"``) and meeting nodes
     (``event:<code>``, ``kind="event"``). Edges are org-org (``kind="supply"`` or
-    ``kind="deal"``) or org-event (``kind="attended"``); each has a ``weight``.
+    ``kind="deal"``) or org-event (``kind="attended"``); each has a ``weight``,
+    and every node keeps its weighted degree in ``strength``.
+
+    Registered orgs are indexed by the capabilities they offer and need, by ward,
+    and by whether they are *notable*: hold a credential of any status, or have
+    closed a deal as a candidate. Ranking reads only the index entries it needs.
+
+    `apply` returns the orgs an event directly concerns: one that registers or
+    changes its profile, with its partners; both sides of a supply link, a
+    decline or a deal; every attendee of a meeting that gains an org or a title;
+    the member a suggestion went to. A new member also becomes a candidate for
+    others, and a credential or deal moves a candidate in others' lists; those
+    orgs are not returned (there can be thousands), so only a periodic refresh
+    of every member picks such changes up.
+
     Attribute dicts returned by the accessors belong to the graph: read them only.
     """
 
@@ -156,14 +170,14 @@ class AllianceGraph:
             needs=frozenset(p.needs),
         )
         self._index(p.org_id, attrs, add=True)
-        return {p.org_id, *self.partners(p.org_id)}
+        return {p.org_id, *self.partners(p.org_id), *self.audience(p.org_id)}
 
     def _on_credential(self, p: CredentialRecorded, envelope: Envelope) -> set[str]:
         self._ensure_org(p.org_id)
         credential = (p.status, p.issued_on, p.expires_on)
         self.G.nodes[p.org_id]["credentials"][p.scheme] = credential
         self._update_notable(p.org_id)
-        return {p.org_id}
+        return {p.org_id, *self.audience(p.org_id)}
 
     def _on_event_scheduled(self, p: EventScheduled, envelope: Envelope) -> set[str]:
         node = self._ensure_event(p.event_code)
@@ -258,7 +272,7 @@ class AllianceGraph:
         edge["deals"] += 1
         edge["last_deal_on"] = p.closed_on
         self._reweigh(match.org_id, match.candidate_id)
-        return {match.org_id, match.candidate_id}
+        return {match.org_id, match.candidate_id, *self.audience(match.candidate_id)}
 
     def _match_or_park(self, match_id: str, envelope: Envelope) -> MatchRecord | None:
         match = self.matches.get(match_id)
@@ -412,6 +426,21 @@ class AllianceGraph:
     ) -> Set[str]:
         """Return the registered orgs that need a capability; narrowed as `offering`."""
         return _lookup(self._needed_by, capability, ward, notable)
+
+    def audience(self, org_id: str) -> set[str]:
+        """Return the orgs that could be suggested this org (its profile, credentials
+        and record change their lists): those needing what it offers, and those
+        offering what it needs."""
+        attrs = self.G.nodes.get(org_id)
+        if attrs is None or attrs["kind"] != "org" or not attrs.get("registered"):
+            return set()
+        found: set[str] = set()
+        for capability in attrs["offers"]:
+            found |= self.needing(capability)
+        for capability in attrs["needs"]:
+            found |= self.offering(capability)
+        found.discard(org_id)
+        return found
 
     def partners(self, org_id: str) -> set[str]:
         """Return the orgs linked to this org by a supply link or a deal."""

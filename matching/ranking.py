@@ -49,8 +49,8 @@ MODEL_VERSION = "heuristic-1"
 #   features only order candidates that can do business at all.
 # - proximity 0.20 and shared_events 0.15: trust. Firms buy from firms their
 #   partners vouch for and from people they have met; both close triangles
-#   the way business networks grow. Together they outweigh fit alone (0.35),
-#   so a known, fitting firm comes before a stranger that fits a bit better.
+#   the way business networks grow. Together they weigh as much as fit, so a
+#   known firm that fits comes before a stranger that fits a little better.
 # - ward 0.10: retrofits, audits and waste collection are done on site, and
 #   small firms prefer suppliers nearby.
 # - credential 0.10: the policy spreads EMS; an EMS-holding partner also eases
@@ -245,10 +245,10 @@ def _ward_tiers(ward: str) -> list[tuple[float, list[str]]]:
 
 
 def _bound(fit: float, ward_score: float) -> float:
-    """Return the best score a candidate with this fit and ward score can reach
-    if it has no graph evidence, no credential and no deal.
+    """Return the most that a plain candidate with this fit and ward score scores.
 
-    Without a deal, the track record is at most the newcomer's.
+    Plain means no graph evidence, no credential and no deal; without a deal the
+    track record is at most the newcomer's.
     """
     track = WEIGHTS["track_record"] * track_record(0, 0)
     return WEIGHTS["fit"] * fit + WEIGHTS["ward"] * ward_score + track
@@ -256,7 +256,7 @@ def _bound(fit: float, ward_score: float) -> float:
 
 def _cannot_enter(ranked: list[tuple[float, str]], limit: int, bound: float) -> bool:
     """Return whether a candidate scoring at most `bound` cannot enter `ranked`."""
-    return len(ranked) == limit and round(bound, SCORE_DIGITS) <= -ranked[-1][0]
+    return len(ranked) == limit and round(bound, SCORE_DIGITS) < -ranked[-1][0]
 
 
 def _by_fit(fits: dict[str, float]) -> list[tuple[float, dict[str, float]]]:

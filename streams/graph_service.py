@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from matching.graph import AllianceGraph
 from matching.ranking import MODEL_VERSION, suggest
 from schemas.envelope import InvalidMessage, decode
+from schemas.errors import AllianceError
 from schemas.topics import GRAPH_STREAMS, topic_name
 from streams.readmodels import Keys
 
@@ -108,7 +109,13 @@ class GraphService:
             env = decode(value or b"")
         except InvalidMessage:
             return  # the worker sends it to the dead-letter topic
-        self._pending |= self.graph.apply(env)
+        try:
+            self._pending |= self.graph.apply(env)
+        except AllianceError as err:
+            logger.warning(
+                "event %s at %s/%d offset %d not applied to the graph: %s",
+                env.event_id, topic, partition, offset, err,
+            )  # fmt: skip
 
     async def _refresh_with_retry(self) -> None:
         delay = 0.1

@@ -285,3 +285,34 @@ def test_apply_replaying_the_log_changes_nothing_and_keeps_strength(log, steps):
     for node, strength in graph.G.nodes(data=STRENGTH):
         assert strength == pytest.approx(graph.G.degree(node, weight="weight"))
     assert nx.number_of_selfloops(graph.G) == 0
+
+
+def test_apply_new_supplier_touches_members_that_need_what_it_offers(log):
+    graph = log.build(
+        [
+            log.register("needs-led", needs=["led_lighting"]),
+            log.register("needs-solar", needs=["solar"]),
+        ]
+    )
+
+    touched = graph.apply(log.register("led-seller", offers=["led_lighting"]))
+
+    assert touched == {"led-seller", "needs-led"}
+
+
+def test_apply_credential_touches_members_that_could_be_suggested_it(log):
+    graph = log.build(
+        [
+            log.register("buyer", needs=["hvac"]),
+            log.register("seller", offers=["hvac"]),
+        ]
+    )
+
+    touched = graph.apply(
+        log.make(
+            "CredentialRecorded",
+            {"org_id": "seller", "scheme": "iso_14001", "issued_on": "2025-01-01"},
+        )
+    )
+
+    assert touched == {"seller", "buyer"}

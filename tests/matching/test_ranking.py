@@ -235,6 +235,18 @@ def test_suggest_proximity_reason_names_the_common_partner(log):
     assert proximity.evidence["path"] == ["m", "x", "s-both"]
 
 
+def test_suggest_proximity_reason_recalls_an_earlier_deal(log):
+    graph = alliance(log, log.suggested("m1", "m", "s-led"), log.closed("m1"))
+
+    result = suggest(graph, "m", now=log.now)
+
+    proximity = reason(by_id(result, "s-led"), "proximity")
+    assert (
+        proximity.text_en == "Has closed a deal with you through the platform before."
+    )
+    assert proximity.evidence["path"] == ["m", "s-led"]
+
+
 def test_suggest_ward_reason_names_both_wards(log):
     graph = alliance(log)
 
@@ -316,6 +328,29 @@ def test_suggest_candidate_fitting_both_ways_takes_the_better_role(log):
     assert by_id(result, "trader").role == "buyer"  # 1/1 of its needs > 1/2 of m's
     assert by_id(result, "even").role == "supplier"  # 2/2 equals 1/1: supplier
     assert by_id(result, "even").categories == ["hvac", "led_lighting"]
+
+
+def test_suggest_finds_a_far_candidate_lifted_by_its_deals(log):
+    history = []
+    for n in range(3):
+        history += [
+            log.register(f"h{n}"),
+            log.suggested(f"m{n}", f"h{n}", "far"),
+            log.closed(f"m{n}"),
+        ]
+    graph = log.build(
+        [
+            log.register("w", ward="13101", needs=["solar", "hvac"]),
+            log.register("near", ward="13101", offers=["solar"]),
+            log.credential("near", "iso_14001"),  # 0.175 + 0.1 + 0.1 + 0.025 = 0.4
+            log.register("far", ward="13123", offers=["solar", "hvac"]),
+            *history,  # far: 0.35 + 0.1 * (3 + 1) / (3 + 4) = 0.4071
+        ]
+    )
+
+    result = suggest(graph, "w", limit=1, now=log.now)
+
+    assert [(s.candidate_id, s.score) for s in result] == [("far", 0.4071)]
 
 
 def test_suggest_ties_are_broken_by_org_id_whatever_the_log_order(log):

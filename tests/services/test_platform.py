@@ -110,7 +110,9 @@ def test_posted_event_reaches_read_model_and_changes_suggestions(
         return None
 
     changed = wait_for(far_seller_has_shared_event)
-    attended = wait_for(lambda: api.get("/v1/members/buyer-1").json()["events_attended"])
+    attended = wait_for(
+        lambda: api.get("/v1/members/buyer-1").json()["events_attended"]
+    )
     assert member
     assert [s["candidate_id"] for s in first] == ["seller-1", "seller-2"]
     assert any("江戸川 matching fair" in r["text_en"] for r in changed["reasons"])
