@@ -64,7 +64,10 @@ def _typed_envelope(name: str, payload: type[Payload]) -> type[Envelope]:
     )
 
 
-_ENVELOPES = tuple(_typed_envelope(n, s.payload) for n, s in EVENT_TYPES.items())
+ENVELOPE_MODELS: dict[str, type[Envelope]] = {
+    name: _typed_envelope(name, spec.payload) for name, spec in EVENT_TYPES.items()
+}
+_ENVELOPES = tuple(ENVELOPE_MODELS.values())
 _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(
     Annotated[Union[_ENVELOPES], Field(discriminator="type")]  # type: ignore[valid-type, arg-type]  # noqa: UP007
 )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from schemas.contracts import asyncapi_document
 from schemas.envelope import Envelope, InvalidMessage, parse_envelope
 from services.errors import BrokerUnavailable
 from services.producer import Publisher
@@ -72,6 +73,7 @@ def create_app(settings: Settings, deps: Dependencies) -> FastAPI:
     _add_error_handlers(app)
     _add_event_routes(app, deps)
     _add_member_routes(app, deps, settings)
+    _add_contract_routes(app, settings)
     _add_health_routes(app, deps)
     return app
 
@@ -288,6 +290,15 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
         "suppliers": sorted(s.decode() for s in suppliers),
         "buyers": sorted(b.decode() for b in buyers),
     }
+
+
+def _add_contract_routes(app: FastAPI, settings: Settings) -> None:
+    document = asyncapi_document(settings.topic_prefix, version=app.version)
+
+    @app.get("/asyncapi.json", tags=["contracts"])
+    async def asyncapi() -> dict[str, Any]:
+        """Return the AsyncAPI document of the topics and their messages."""
+        return document
 
 
 def _add_health_routes(app: FastAPI, deps: Dependencies) -> None:

@@ -80,6 +80,34 @@ def topics() -> None:
     click.echo(f"topics ready on {settings.kafka_bootstrap}")
 
 
+@main.group(name="schemas")
+def schemas_() -> None:
+    """Published event contracts."""
+
+
+@schemas_.command(name="export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schemas_export(directory: Path) -> None:
+    """Write a JSON Schema per event type, and the AsyncAPI document, to DIRECTORY."""
+    import json
+
+    from schemas.contracts import all_event_json_schemas, asyncapi_document
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, schema in all_event_json_schemas().items():
+        path = directory / f"{name}.schema.json"
+        path.write_text(
+            json.dumps(schema, ensure_ascii=False, indent=2) + "\n", "utf-8"
+        )
+    document = asyncapi_document(Settings().topic_prefix, version="0.1.0")
+    (directory / "asyncapi.json").write_text(
+        json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8"
+    )
+    click.echo(
+        f"wrote {len(all_event_json_schemas())} event schemas and asyncapi.json to {directory}"
+    )
+
+
 @main.command(hidden=True)
 @click.argument("role", type=click.Choice(["worker", "graph", "api"]))
 def serve(role: str) -> None:
@@ -173,10 +201,36 @@ def _serve_api(settings: Settings) -> None:
 api_option = click.option(
     "--api",
     "api_url",
-    default=DEFAULT_API,
-    show_default=True,
-    help="The platform's API.",
+    default=None,
+    help=f"The platform's API (default: the one 'alliance up' started here, else {DEFAULT_API}).",
 )
+
+
+def _running() -> dict[str, str]:
+    from services.runtime import running_platform
+
+    data_dir = Settings().data_dir
+    for folder in (data_dir, data_dir / "demo"):
+        info = running_platform(folder)
+        if info is not None:
+            return info
+    return {}
+
+
+def _api(api_url: str | None) -> str:
+    return api_url or _running().get("api_url", DEFAULT_API)
+
+
+def _bootstrap() -> str:
+    bootstrap = Settings().kafka_bootstrap or _running().get("bootstrap")
+    if not bootstrap:
+        raise click.ClickException(
+            "no running platform found here; start it with 'alliance up' "
+            "or set ALLIANCE_KAFKA_BOOTSTRAP"
+        )
+    return bootstrap
+
+
 encoding_option = click.option(
     "--encoding",
     default=None,
@@ -196,7 +250,9 @@ def import_() -> None:
 @file_argument
 @api_option
 @encoding_option
-def import_members_command(path: Path, api_url: str, encoding: str | None) -> None:
+def import_members_command(
+    path: Path, api_url: str | None, encoding: str | None
+) -> None:
     """Import members from the EDINET filer list (those in the 23 wards)."""
     from services.importers.edinet import import_members
 
@@ -211,7 +267,7 @@ def import_members_command(path: Path, api_url: str, encoding: str | None) -> No
     "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
 )
 def import_supply_links_command(
-    path: Path, api_url: str, encoding: str | None, seed: int
+    path: Path, api_url: str | None, encoding: str | None, seed: int
 ) -> None:
     """Import supply links from the City of Toronto awarded-contracts format."""
     from services.importers.toronto import import_supply_links
@@ -233,7 +289,7 @@ def import_supply_links_command(
     "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
 )
 def import_attendance_command(
-    path: Path, api_url: str, encoding: str | None, seed: int
+    path: Path, api_url: str | None, encoding: str | None, seed: int
 ) -> None:
     """Import attendance: conference check-ins, or a CSV of organisation,event,time."""
     from services.imports import read_attendance_file
@@ -247,10 +303,10 @@ def import_attendance_command(
     )
 
 
-def _run_import(api_url: str, read, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[no-untyped-def]
     from services.imports import send_import
 
-    client = AllianceClient(api_url)
+    client = AllianceClient(_api(api_url))
     try:
         members = client.members()
         result = read(members)
@@ -264,15 +320,62 @@ def _run_import(api_url: str, read, path: Path) -> None:  # type: ignore[no-unty
         sys.exit(1 if outcome.accepted == 0 and outcome.duplicates == 0 else 0)
 
 
+@main.group(name="dead-letters")
+def dead_letters() -> None:
+    """Messages the platform could not apply, kept with their reasons."""
+
+
+@dead_letters.command(name="list")
+@click.option("--limit", default=50, show_default=True, help="Show at most this many.")
+def dead_letters_list(limit: int) -> None:
+    """List dead letters: when, where from, and why."""
+    from services.deadletters import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(_bootstrap(), Settings().topic_prefix))
+    click.echo(f"{len(letters)} dead letters")
+    for stored in letters[-limit:]:
+        d = stored.letter
+        click.echo(
+            f"- {d.rejected_at:%Y-%m-%d %H:%M:%S} from {d.topic} partition {d.partition} "
+            f"offset {d.offset}: {d.reason}"
+        )
+
+
+@dead_letters.command(name="replay")
+@api_option
+def dead_letters_replay(api_url: str | None) -> None:
+    """Send dead letters that are valid now back through the API (once their cause
+    is fixed, e.g. by a new contract version); the rest stay where they are."""
+    from services.deadletters import read_dead_letters, replayable
+    from services.importers.common import ImportResult
+    from services.imports import ImportOutcome, count_answers
+
+    letters = asyncio.run(read_dead_letters(_bootstrap(), Settings().topic_prefix))
+    fixed, still_bad = replayable(letters)
+    outcome = ImportOutcome("dead letters", ImportResult())
+    client = AllianceClient(_api(api_url))
+    try:
+        for answers in client.post_all(fixed):
+            count_answers(outcome, answers)
+    except ApiError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        client.close()
+    click.echo(
+        f"{outcome.accepted} sent back, {outcome.duplicates} already applied, "
+        f"{len(still_bad)} still invalid (see 'alliance dead-letters list')"
+    )
+
+
 @main.command()
 @click.argument("org_id")
 @api_option
 @click.option("--limit", default=5, show_default=True)
-def suggestions(org_id: str, api_url: str, limit: int) -> None:
+def suggestions(org_id: str, api_url: str | None, limit: int) -> None:
     """Show a member's suggestions with their reasons."""
     from services.demo import format_suggestions
 
-    client = AllianceClient(api_url)
+    client = AllianceClient(_api(api_url))
     try:
         member = client.member(org_id)
         found = client.suggestions(org_id, limit)

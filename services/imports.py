@@ -60,12 +60,12 @@ def send_import(
         total=len(envelopes), desc=f"Importing {label}", unit=" events", file=sys.stderr
     ) as bar:
         for answers in client.post_all(envelopes):
-            _count(outcome, answers)
+            count_answers(outcome, answers)
             bar.update(len(answers))
     return outcome
 
 
-def _count(outcome: ImportOutcome, answers: Sequence[dict[str, Any]]) -> None:
+def count_answers(outcome: ImportOutcome, answers: Sequence[dict[str, Any]]) -> None:
     for answer in answers:
         status = answer.get("status")
         if status == "accepted":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from streams.readmodels import Keys
 logger = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.ndjson"
+RUNTIME_FILE = "runtime.json"
 READY_TIMEOUT_S = 90.0
 REPLAY_BATCH = 1000
 
@@ -61,6 +63,7 @@ class Platform:
             for role in ("worker", "graph", "api"):
                 self._spawn(role)
             self._wait_ready()
+            self._write_runtime_info()
         except BaseException:
             self.stop()
             raise
@@ -129,6 +132,15 @@ class Platform:
             time.sleep(0.2)
         raise StartupError(f"the API did not become ready at {self.api_url}")
 
+    def _write_runtime_info(self) -> None:
+        """Tell other commands (imports, dead letters) where this platform runs."""
+        info = {
+            "api_url": self.api_url,
+            "bootstrap": self.bootstrap,
+            "pid": os.getpid(),
+        }
+        (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info), "utf-8")
+
     def check_children(self) -> None:
         """Raise if a child process has exited."""
         for child in self.children:
@@ -146,6 +158,7 @@ class Platform:
         for service in (self.redis, self.broker):
             if service is not None:
                 service.stop()
+        (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
 
     def serve_forever(self) -> None:
         """Block until Ctrl-C, SIGTERM or a child's death, then stop everything."""
@@ -164,6 +177,15 @@ class Platform:
         finally:
             logger.info("stopping the platform")
             self.stop()
+
+
+def running_platform(data_dir: Path) -> dict[str, str] | None:
+    """Return where the platform started from ``data_dir`` runs, if it does."""
+    path = data_dir / RUNTIME_FILE
+    if not path.exists():
+        return None
+    info: dict[str, str] = json.loads(path.read_text("utf-8"))
+    return info
 
 
 async def replay_journal(

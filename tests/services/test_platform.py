@@ -213,3 +213,37 @@ def test_accepted_event_survives_restart_of_embedded_broker(
         assert api.get("/v1/members/keep-1").json()["name"] == "永続株式会社"
     finally:
         second.stop()
+
+
+async def test_dead_letter_on_wrong_topic_is_listed_and_replayed_once(
+    platform: Platform,
+) -> None:
+    from services.client import AllianceClient
+    from services.deadletters import read_dead_letters, replayable
+
+    prefix = platform.settings.topic_prefix
+    misplaced = registered("lost-1", "迷子株式会社", "13108") | {
+        "event_id": "lost-1-id"
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap)
+    await producer.start()
+    await producer.send_and_wait(
+        f"{prefix}.attendance", json.dumps(misplaced).encode(), key=b"x"
+    )
+    await producer.stop()
+
+    async def letters() -> list[Any]:
+        return await read_dead_letters(platform.bootstrap, prefix)
+
+    deadline = time.monotonic() + 60
+    while not (found := await letters()) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    fixed, still_bad = replayable(found)
+    client = AllianceClient(platform.api_url)
+    first = [a["status"] for batch in client.post_all(fixed) for a in batch]
+    second = [a["status"] for batch in client.post_all(fixed) for a in batch]
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+
+    assert "belongs on the membership topic" in found[0].letter.reason
+    assert (first, second, still_bad) == (["accepted"], ["duplicate"], [])
+    assert wait_for(lambda: api.get("/v1/members/lost-1").status_code == 200)
