@@ -20,14 +20,22 @@ from schemas.capabilities import Capability
 from schemas.ems import CredentialStatus, Scheme
 from schemas.envelope import Envelope
 from schemas.events import (
+    AttendanceCorrected,
     AttendanceLogged,
+    CredentialLapsed,
     CredentialRecorded,
+    CredentialReturned,
     DealClosed,
+    DealWithdrawn,
+    EventCancelled,
     EventScheduled,
     MatchDeclined,
     MatchSuggested,
+    MembershipEnded,
+    OrganisationProfileUpdated,
     OrganisationRegistered,
     SupplierLinked,
+    SupplierUnlinked,
     SupportProvided,
 )
 from schemas.wards import WARDS
@@ -88,9 +96,8 @@ class AllianceGraph:
     changes its profile, with its partners; both sides of a supply link, a
     decline or a deal; every attendee of a meeting that gains an org or a title;
     the member a suggestion went to. A new member also becomes a candidate for
-    others, and a credential or deal moves a candidate in others' lists; those
-    orgs are not returned (there can be thousands), so only a periodic refresh
-    of every member picks such changes up.
+    others, and a credential or deal moves a candidate in others' lists: those
+    orgs (its `audience`) are returned too.
 
     Attribute dicts returned by the accessors belong to the graph: read them only.
     """
@@ -118,6 +125,14 @@ class AllianceGraph:
             "MatchSuggested": self._on_match_suggested,
             "MatchDeclined": self._on_match_declined,
             "DealClosed": self._on_deal_closed,
+            "OrganisationProfileUpdated": self._on_profile_updated,
+            "MembershipEnded": self._on_membership_ended,
+            "CredentialLapsed": self._on_credential_status,
+            "CredentialReturned": self._on_credential_status,
+            "AttendanceCorrected": self._on_attendance_corrected,
+            "EventCancelled": self._on_event_cancelled,
+            "SupplierUnlinked": self._on_supplier_unlinked,
+            "DealWithdrawn": self._on_deal_withdrawn,
         }
 
     # -- applying events ---------------------------------------------------------
@@ -172,6 +187,50 @@ class AllianceGraph:
         self._index(p.org_id, attrs, add=True)
         return {p.org_id, *self.partners(p.org_id), *self.audience(p.org_id)}
 
+    def _on_profile_updated(
+        self, p: OrganisationProfileUpdated, envelope: Envelope
+    ) -> set[str]:
+        """Change the fields the update gives; the others keep their value."""
+        self._ensure_org(p.org_id)
+        attrs = self.G.nodes[p.org_id]
+        before = self.audience(p.org_id)
+        self._index(p.org_id, attrs, add=False)
+        changes = p.model_dump(
+            exclude_none=True, exclude={"org_id", "corporate_number"}
+        )
+        for side in ("offers", "needs"):
+            if side in changes:
+                changes[side] = frozenset(changes[side])
+        attrs.update(changes)
+        self._index(p.org_id, attrs, add=True)
+        return {p.org_id, *self.partners(p.org_id), *before, *self.audience(p.org_id)}
+
+    def _on_membership_ended(self, p: MembershipEnded, envelope: Envelope) -> set[str]:
+        """Stop suggesting an org that left; its history stays in the graph."""
+        if not self.has_org(p.org_id):
+            return set()
+        touched = {*self.partners(p.org_id), *self.audience(p.org_id)}
+        attrs = self.G.nodes[p.org_id]
+        self._index(p.org_id, attrs, add=False)
+        attrs.update(registered=False, ended_on=p.ended_on)
+        return touched
+
+    def _on_credential_status(
+        self, p: CredentialLapsed | CredentialReturned, envelope: Envelope
+    ) -> set[str]:
+        credentials = (
+            self.G.nodes[p.org_id]["credentials"] if p.org_id in self.G else {}
+        )
+        if p.scheme not in credentials:
+            logger.warning("event %s: %s has no %s credential to change",
+                           envelope.event_id, p.org_id, p.scheme.value)  # fmt: skip
+            return set()
+        lapsed = isinstance(p, CredentialLapsed)
+        status = CredentialStatus.LAPSED if lapsed else CredentialStatus.RETURNED
+        _, issued_on, expires_on = credentials[p.scheme]
+        credentials[p.scheme] = (status, issued_on, expires_on)
+        return {p.org_id, *self.audience(p.org_id)}
+
     def _on_credential(self, p: CredentialRecorded, envelope: Envelope) -> set[str]:
         self._ensure_org(p.org_id)
         credential = (p.status, p.issued_on, p.expires_on)
@@ -194,6 +253,8 @@ class AllianceGraph:
         """Link the org to the meeting once, counting distinct people."""
         self._ensure_org(p.org_id)
         node = self._ensure_event(p.event_code)
+        if self.G.nodes[node].get("cancelled"):
+            return set()  # attendance of a cancelled meeting creates no tie
         is_new = not self.G.has_edge(p.org_id, node)
         if is_new:
             self.G.add_edge(p.org_id, node, kind="attended", person_refs=set())
@@ -203,6 +264,50 @@ class AllianceGraph:
         edge["people"] = len(edge["person_refs"])
         # Another person of an org already there changes no one's features.
         return self.attendees(node) if is_new else set()
+
+    def _on_attendance_corrected(
+        self, p: AttendanceCorrected, envelope: Envelope
+    ) -> set[str]:
+        """Add or take back an attendance, as the organiser corrects it."""
+        node = event_node(p.event_code)
+        if p.attended:
+            logged = AttendanceLogged(
+                event_code=p.event_code,
+                org_id=p.org_id,
+                attended_at=envelope.occurred_at,
+            )
+            return self._on_attendance(logged, envelope)
+        if not self.G.has_edge(p.org_id, node):
+            return set()
+        touched = self.attendees(node)
+        self._drop_edge(p.org_id, node)
+        return touched
+
+    def _on_event_cancelled(self, p: EventCancelled, envelope: Envelope) -> set[str]:
+        """A cancelled meeting created no tie: drop its attendance."""
+        node = self._ensure_event(p.event_code)
+        touched = self.attendees(node)
+        for org_id in touched:
+            self._drop_edge(org_id, node)
+        self.G.nodes[node]["cancelled"] = True
+        return touched
+
+    def _on_supplier_unlinked(
+        self, p: SupplierUnlinked, envelope: Envelope
+    ) -> set[str]:
+        if not self.G.has_edge(p.buyer_id, p.supplier_id):
+            return set()
+        edge = self.G.edges[p.buyer_id, p.supplier_id]
+        edge.update(supply=False, until=p.until)
+        self._reweigh(p.buyer_id, p.supplier_id)
+        if edge["weight"] == 0:
+            self._drop_edge(p.buyer_id, p.supplier_id)
+        return {p.buyer_id, p.supplier_id}
+
+    def _drop_edge(self, u: str, v: str) -> None:
+        """Remove an edge, keeping the nodes' strengths right."""
+        self._set_weight(u, v, 0.0)
+        self.G.remove_edge(u, v)
 
     def _on_supplier_linked(self, p: SupplierLinked, envelope: Envelope) -> set[str]:
         edge = self._org_edge(p.buyer_id, p.supplier_id)
@@ -272,6 +377,22 @@ class AllianceGraph:
         edge["deals"] += 1
         edge["last_deal_on"] = p.closed_on
         self._reweigh(match.org_id, match.candidate_id)
+        return {match.org_id, match.candidate_id, *self.audience(match.candidate_id)}
+
+    def _on_deal_withdrawn(self, p: DealWithdrawn, envelope: Envelope) -> set[str]:
+        """Take back a deal reported earlier."""
+        match = self.matches.get(p.match_id)
+        if match is None or p.match_id not in self._closed:
+            return set()
+        self._closed.discard(p.match_id)
+        self._org_attrs[match.candidate_id]["deals"] -= 1
+        self._update_notable(match.candidate_id)
+        edge = self.G.edges[match.org_id, match.candidate_id]
+        edge["deals"] -= 1
+        edge["deal"] = edge["deals"] > 0
+        self._reweigh(match.org_id, match.candidate_id)
+        if edge["weight"] == 0:
+            self._drop_edge(match.org_id, match.candidate_id)
         return {match.org_id, match.candidate_id, *self.audience(match.candidate_id)}
 
     def _match_or_park(self, match_id: str, envelope: Envelope) -> MatchRecord | None:

@@ -68,6 +68,26 @@ class OrganisationRegistered(Payload):
     )
 
 
+class OrganisationProfileUpdated(Payload):
+    """A member changes its profile; fields left out keep their value."""
+
+    org_id: OrgId
+    name: Name | None = None
+    name_en: Name | None = None
+    ward: WardCode | None = None
+    corporate_number: CorporateNumber | None = None
+    industry: str | None = Field(None, max_length=100)
+    size: Literal["small", "medium", "large"] | None = None
+    offers: list[Capability] | None = None
+    needs: list[Capability] | None = None
+
+
+class MembershipEnded(Payload):
+    org_id: OrgId
+    ended_on: date
+    reason: str | None = Field(None, max_length=500)
+
+
 class CredentialRecorded(Payload):
     org_id: OrgId
     scheme: Scheme
@@ -80,6 +100,22 @@ class CredentialRecorded(Payload):
         if self.expires_on is not None and self.expires_on < self.issued_on:
             raise ValueError("expires_on must not be before issued_on")
         return self
+
+
+class CredentialLapsed(Payload):
+    """A credential was not renewed in time."""
+
+    org_id: OrgId
+    scheme: Scheme
+    lapsed_on: date
+
+
+class CredentialReturned(Payload):
+    """A member gave a credential back (or it was withdrawn)."""
+
+    org_id: OrgId
+    scheme: Scheme
+    returned_on: date
 
 
 # -- attendance (keyed by event) ----------------------------------------------------
@@ -107,6 +143,20 @@ class AttendanceLogged(Payload):
     person_ref: str | None = Field(None, max_length=200)
 
 
+class AttendanceCorrected(Payload):
+    """An organiser corrects the record: the org did (not) attend the event."""
+
+    event_code: Identifier
+    org_id: OrgId
+    attended: bool
+    reason: str | None = Field(None, max_length=500)
+
+
+class EventCancelled(Payload):
+    event_code: Identifier
+    reason: str | None = Field(None, max_length=500)
+
+
 # -- supply chain (keyed by buyer) --------------------------------------------------
 
 
@@ -123,6 +173,12 @@ class SupplierLinked(Payload):
         if self.buyer_id == self.supplier_id:
             raise ValueError("buyer_id and supplier_id must be different organisations")
         return self
+
+
+class SupplierUnlinked(Payload):
+    buyer_id: OrgId
+    supplier_id: OrgId
+    until: date
 
 
 class SupportKind(StrEnum):
@@ -170,6 +226,18 @@ class MatchDeclined(Payload):
     reason: str | None = Field(None, max_length=500)
 
 
+class MatchIntroduced(Payload):
+    """The secretariat introduced the two sides after both accepted."""
+
+    match_id: Identifier
+
+
+class MatchExpired(Payload):
+    """Thirty days passed without both answers."""
+
+    match_id: Identifier
+
+
 class MeetingHeld(Payload):
     match_id: Identifier
     held_on: date
@@ -179,6 +247,18 @@ class DealClosed(Payload):
     match_id: Identifier
     closed_on: date
     amount_jpy: int | None = Field(None, ge=0)
+
+
+class MatchClosedWithoutDeal(Payload):
+    match_id: Identifier
+    reason: str | None = Field(None, max_length=500)
+
+
+class DealWithdrawn(Payload):
+    """A deal reported earlier did not happen after all."""
+
+    match_id: Identifier
+    reason: str | None = Field(None, max_length=500)
 
 
 # -- environmental reports (keyed by organisation) -----------------------------------
@@ -210,41 +290,43 @@ class EventSpec(BaseModel):
     version: int = 1
 
 
+_STREAM_OF: dict[Stream, tuple[str, tuple[type[Payload], ...]]] = {
+    Stream.MEMBERSHIP: (
+        "org_id",
+        (
+            OrganisationRegistered,
+            OrganisationProfileUpdated,
+            MembershipEnded,
+            CredentialRecorded,
+            CredentialLapsed,
+            CredentialReturned,
+        ),
+    ),
+    Stream.ATTENDANCE: (
+        "event_code",
+        (EventScheduled, AttendanceLogged, AttendanceCorrected, EventCancelled),
+    ),
+    Stream.SUPPLY_CHAIN: ("buyer_id", (SupplierLinked, SupplierUnlinked, SupportProvided)),
+    Stream.MATCHES: (
+        "match_id",
+        (
+            MatchSuggested,
+            MatchAccepted,
+            MatchDeclined,
+            MatchIntroduced,
+            MatchExpired,
+            MeetingHeld,
+            DealClosed,
+            MatchClosedWithoutDeal,
+            DealWithdrawn,
+        ),
+    ),
+    Stream.REPORTS: ("org_id", (EnvironmentReported,)),
+}
+
+# Every event type by name: its payload, topic and key field.
 EVENT_TYPES: dict[str, EventSpec] = {
-    "OrganisationRegistered": EventSpec(
-        payload=OrganisationRegistered, stream=Stream.MEMBERSHIP, key_field="org_id"
-    ),
-    "CredentialRecorded": EventSpec(
-        payload=CredentialRecorded, stream=Stream.MEMBERSHIP, key_field="org_id"
-    ),
-    "EventScheduled": EventSpec(
-        payload=EventScheduled, stream=Stream.ATTENDANCE, key_field="event_code"
-    ),
-    "AttendanceLogged": EventSpec(
-        payload=AttendanceLogged, stream=Stream.ATTENDANCE, key_field="event_code"
-    ),
-    "SupplierLinked": EventSpec(
-        payload=SupplierLinked, stream=Stream.SUPPLY_CHAIN, key_field="buyer_id"
-    ),
-    "SupportProvided": EventSpec(
-        payload=SupportProvided, stream=Stream.SUPPLY_CHAIN, key_field="buyer_id"
-    ),
-    "MatchSuggested": EventSpec(
-        payload=MatchSuggested, stream=Stream.MATCHES, key_field="match_id"
-    ),
-    "MatchAccepted": EventSpec(
-        payload=MatchAccepted, stream=Stream.MATCHES, key_field="match_id"
-    ),
-    "MatchDeclined": EventSpec(
-        payload=MatchDeclined, stream=Stream.MATCHES, key_field="match_id"
-    ),
-    "MeetingHeld": EventSpec(
-        payload=MeetingHeld, stream=Stream.MATCHES, key_field="match_id"
-    ),
-    "DealClosed": EventSpec(
-        payload=DealClosed, stream=Stream.MATCHES, key_field="match_id"
-    ),
-    "EnvironmentReported": EventSpec(
-        payload=EnvironmentReported, stream=Stream.REPORTS, key_field="org_id"
-    ),
+    payload.__name__: EventSpec(payload=payload, stream=stream, key_field=key_field)
+    for stream, (key_field, payloads) in _STREAM_OF.items()
+    for payload in payloads
 }

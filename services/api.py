@@ -279,17 +279,24 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
         pipe.smembers(k.member_events(org_id))
         pipe.smembers(k.suppliers(org_id))
         pipe.smembers(k.buyers(org_id))
-        member, credentials, events, suppliers, buyers = await pipe.execute()
+        pipe.hgetall(k.reports(org_id))
+        member, credentials, events, suppliers, buyers, reports = await pipe.execute()
     if not member:
         raise HTTPException(404, f"no member with org_id {org_id!r}")
     return {
         **json.loads(member[b"profile"]),
         "registered_at": member[b"registered_at"].decode(),
+        "ended_on": member[b"ended_on"].decode() if b"ended_on" in member else None,
         "credentials": [json.loads(v) for v in credentials.values()],
         "events_attended": sorted(e.decode() for e in events),
         "suppliers": sorted(s.decode() for s in suppliers),
         "buyers": sorted(b.decode() for b in buyers),
+        "reports": sorted((json.loads(v) for v in reports.values()), key=_fiscal_year),
     }
+
+
+def _fiscal_year(report: dict[str, Any]) -> int:
+    return int(report["fiscal_year"])
 
 
 def _add_contract_routes(app: FastAPI, settings: Settings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,11 +19,19 @@ from redis.asyncio.client import Pipeline
 
 from schemas.envelope import Envelope
 from schemas.events import (
+    AttendanceCorrected,
     AttendanceLogged,
+    CredentialLapsed,
     CredentialRecorded,
+    CredentialReturned,
+    EnvironmentReported,
+    EventCancelled,
     EventScheduled,
+    MembershipEnded,
+    OrganisationProfileUpdated,
     OrganisationRegistered,
     SupplierLinked,
+    SupplierUnlinked,
     SupportProvided,
 )
 
@@ -52,6 +61,12 @@ class Keys:
 
     def support(self, org_id: str) -> str:
         return f"{self.prefix}:member:{org_id}:support"
+
+    def reports(self, org_id: str) -> str:
+        return f"{self.prefix}:member:{org_id}:reports"
+
+    def match(self, match_id: str) -> str:
+        return f"{self.prefix}:match:{match_id}"
 
     def suggestions(self, org_id: str) -> str:
         return f"{self.prefix}:suggestions:{org_id}"
@@ -83,46 +98,108 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope) -> None:
+def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, OrganisationRegistered):
         profile = p.model_dump(mode="json")
+        when = env.occurred_at.isoformat()
         pipe.hset(
             keys.member(p.org_id),
-            mapping={
-                "profile": _dump(profile),
-                "registered_at": env.occurred_at.isoformat(),
-            },
+            mapping={"profile": _dump(profile), "registered_at": when},
         )
         pipe.sadd(keys.members, p.org_id)
+    elif isinstance(p, OrganisationProfileUpdated):
+        changes = p.model_dump(mode="json", exclude_none=True)
+        pipe.hset(
+            keys.member(p.org_id), "profile", _dump({**(before or {}), **changes})
+        )
+    elif isinstance(p, MembershipEnded):
+        pipe.hset(keys.member(p.org_id), mapping={"ended_on": p.ended_on.isoformat()})
     elif isinstance(p, CredentialRecorded):
         record = p.model_dump(mode="json") | {"event_id": env.event_id}
         pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
+    elif isinstance(p, CredentialLapsed | CredentialReturned) and before is not None:
+        status = "lapsed" if isinstance(p, CredentialLapsed) else "returned"
+        record = before | {"status": status, "status_since": _since(p).isoformat()}
+        pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
 
 
-def _stage_attendance(pipe: Pipeline, keys: Keys, env: Envelope) -> None:
+def _since(p: CredentialLapsed | CredentialReturned) -> date:
+    return p.lapsed_on if isinstance(p, CredentialLapsed) else p.returned_on
+
+
+def _stage_attendance(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, EventScheduled):
+        event = _dump(p.model_dump(mode="json"))
+        pipe.hset(keys.event(p.event_code), mapping={"event": event})
+    elif isinstance(p, EventCancelled):
         pipe.hset(
-            keys.event(p.event_code),
-            mapping={"event": _dump(p.model_dump(mode="json"))},
+            keys.event(p.event_code), mapping={"cancelled": _dump(p.reason or "")}
         )
-    elif isinstance(p, AttendanceLogged):
+    elif isinstance(p, AttendanceLogged) or (
+        isinstance(p, AttendanceCorrected) and p.attended
+    ):
         pipe.sadd(keys.attendees(p.event_code), p.org_id)
         pipe.sadd(keys.member_events(p.org_id), p.event_code)
+    elif isinstance(p, AttendanceCorrected):
+        pipe.srem(keys.attendees(p.event_code), p.org_id)
+        pipe.srem(keys.member_events(p.org_id), p.event_code)
 
 
-def _stage_supply(pipe: Pipeline, keys: Keys, env: Envelope) -> None:
+def _stage_supply(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, SupplierLinked):
         pipe.sadd(keys.suppliers(p.buyer_id), p.supplier_id)
         pipe.sadd(keys.buyers(p.supplier_id), p.buyer_id)
+    elif isinstance(p, SupplierUnlinked):
+        pipe.srem(keys.suppliers(p.buyer_id), p.supplier_id)
+        pipe.srem(keys.buyers(p.supplier_id), p.buyer_id)
     elif isinstance(p, SupportProvided):
         record = p.model_dump(mode="json")
         pipe.hset(keys.support(p.supplier_id), env.event_id, _dump(record))
 
 
-_STAGES = (_stage_member, _stage_attendance, _stage_supply)
+def _stage_match(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+    """Record each lifecycle step of a match with when it happened.
+
+    The legality of steps is judged by the match lifecycle in ``matching``; this
+    read model only shows what the log says.
+    """
+    p = env.payload
+    match_id = getattr(p, "match_id", None)
+    if match_id is None:
+        return
+    step = {
+        "type": env.type,
+        "at": env.occurred_at.isoformat(),
+        "event_id": env.event_id,
+    }
+    pipe.hset(
+        keys.match(match_id), env.event_id, _dump(step | p.model_dump(mode="json"))
+    )
+
+
+def _stage_report(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+    p = env.payload
+    if isinstance(p, EnvironmentReported):
+        record = p.model_dump(mode="json") | {"event_id": env.event_id}
+        pipe.hset(keys.reports(p.org_id), str(p.fiscal_year), _dump(record))
+
+
+_STAGES = (_stage_member, _stage_attendance, _stage_supply, _stage_match, _stage_report)
+
+
+async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
+    """Read what an update merges into (a profile, a credential), if anything."""
+    p = env.payload
+    if isinstance(p, OrganisationProfileUpdated):
+        raw = await redis.hget(keys.member(p.org_id), "profile")
+    elif isinstance(p, CredentialLapsed | CredentialReturned):
+        raw = await redis.hget(keys.credentials(p.org_id), p.scheme.value)
+    else:
+        return None
+    return json.loads(raw) if raw is not None else None
 
 
 async def project(
@@ -131,14 +208,16 @@ async def project(
     """Apply one event to the read models; return False if it was already applied.
 
     ``position`` is the message's (topic, partition, offset); the consumer's
-    progress is recorded with the effects.
+    progress is recorded with the effects. Updates that merge into earlier state
+    read it first: one consumer owns a partition, and per-key order holds there.
     """
     topic, partition, offset = position
     already = await redis.sismember(keys.applied(WORKER), env.event_id)
+    before = None if already else await _state_before(redis, keys, env)
     async with redis.pipeline(transaction=True) as pipe:
         if not already:
             for stage in _STAGES:
-                stage(pipe, keys, env)
+                stage(pipe, keys, env, before)
             pipe.sadd(keys.applied(WORKER), env.event_id)
         pipe.hset(keys.progress(WORKER), f"{topic}:{partition}", offset + 1)
         await pipe.execute()

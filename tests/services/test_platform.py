@@ -247,3 +247,53 @@ async def test_dead_letter_on_wrong_topic_is_listed_and_replayed_once(
     assert "belongs on the membership topic" in found[0].letter.reason
     assert (first, second, still_bad) == (["accepted"], ["duplicate"], [])
     assert wait_for(lambda: api.get("/v1/members/lost-1").status_code == 200)
+
+
+def test_corrections_change_the_read_model(platform: Platform) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+
+    def post(event_type: str, payload: dict[str, Any]) -> None:
+        body = {"type": event_type, "occurred_at": NOW, "payload": payload}
+        assert api.post("/v1/events", json=body).status_code == 202
+
+    post(
+        "OrganisationRegistered",
+        {"org_id": "c-buyer", "name": "訂正商事", "ward": "13110"},
+    )
+    post(
+        "OrganisationRegistered",
+        {"org_id": "c-seller", "name": "訂正工業", "ward": "13110"},
+    )
+    post("CredentialRecorded", {"org_id": "c-seller", "scheme": "eco_action_21",
+                                "issued_on": "2024-04-01"})  # fmt: skip
+    post("SupplierLinked", {"buyer_id": "c-buyer", "supplier_id": "c-seller",
+                            "since": "2024-04-01"})  # fmt: skip
+    post("AttendanceLogged", {"event_code": "c-fair", "org_id": "c-seller",
+                              "attended_at": NOW})  # fmt: skip
+    post("OrganisationProfileUpdated", {"org_id": "c-seller", "needs": ["solar"]})
+    post("CredentialLapsed", {"org_id": "c-seller", "scheme": "eco_action_21",
+                              "lapsed_on": "2026-04-01"})  # fmt: skip
+    post("AttendanceCorrected", {"event_code": "c-fair", "org_id": "c-seller",
+                                 "attended": False})  # fmt: skip
+    post("SupplierUnlinked", {"buyer_id": "c-buyer", "supplier_id": "c-seller",
+                              "until": "2026-03-31"})  # fmt: skip
+    post("EnvironmentReported", {"org_id": "c-seller", "fiscal_year": 2025, "co2_t": 12.5,
+                                 "waste_t": 3, "electricity_kwh": 40000})  # fmt: skip
+
+    def settled() -> dict[str, Any] | None:
+        member = api.get("/v1/members/c-seller").json()
+        credentials = [c["status"] for c in member.get("credentials", [])]
+        done = member.get("reports") and credentials == ["lapsed"]
+        return (
+            member
+            if done and member["needs"] and not member["events_attended"]
+            else None
+        )
+
+    member = wait_for(settled)
+    assert member["name"] == "訂正工業"
+    assert member["needs"] == ["solar"]
+    assert [c["status"] for c in member["credentials"]] == ["lapsed"]
+    assert member["events_attended"] == []
+    assert wait_for(lambda: api.get("/v1/members/c-buyer").json()["suppliers"] == [])
+    assert member["reports"][0]["co2_t"] == 12.5

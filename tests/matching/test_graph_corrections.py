@@ -1,0 +1,122 @@
+"""Corrections in the log change the graph back: ended members, lapsed
+credentials, corrected attendance, cancelled events, unlinked suppliers and
+withdrawn deals."""
+
+from datetime import date
+
+from matching.graph import event_node
+from matching.ranking import suggest
+from schemas.ems import CredentialStatus, Scheme
+
+
+def candidates(graph, org_id, log):
+    return [s.candidate_id for s in suggest(graph, org_id, limit=10, now=log.now)]
+
+
+def test_apply_profile_update_changes_only_the_given_fields(log):
+    graph = log.build([log.register("a", name="旧名", needs=["hvac"])])
+
+    graph.apply(
+        log.make("OrganisationProfileUpdated", {"org_id": "a", "needs": ["solar"]})
+    )
+
+    assert graph.org("a")["name"] == "旧名"
+    assert graph.org("a")["needs"] == {"solar"}
+    assert graph.needing("solar") == {"a"}
+    assert "a" not in graph.needing("hvac")
+
+
+def test_apply_membership_ended_stops_suggesting_the_org(log):
+    graph = log.build(
+        [log.register("buyer", needs=["hvac"]), log.register("gone", offers=["hvac"])]
+    )
+
+    touched = graph.apply(
+        log.make("MembershipEnded", {"org_id": "gone", "ended_on": date(2026, 9, 30)})
+    )
+
+    assert touched == {"buyer"}
+    assert candidates(graph, "buyer", log) == []
+
+
+def test_apply_credential_lapsed_keeps_dates_and_changes_status(log):
+    graph = log.build([log.register("a"), log.credential("a", "eco_action_21")])
+
+    graph.apply(
+        log.make(
+            "CredentialLapsed",
+            {"org_id": "a", "scheme": "eco_action_21", "lapsed_on": date(2026, 4, 1)},
+        )
+    )
+
+    status, issued_on, _ = graph.credentials("a")[Scheme.ECO_ACTION_21]
+    assert (status, issued_on) == (CredentialStatus.LAPSED, date(2025, 4, 1))
+
+
+def test_apply_attendance_corrected_away_removes_the_shared_meeting(log):
+    graph = log.build(
+        [
+            log.register("a"),
+            log.register("b"),
+            log.attend("a", "m1"),
+            log.attend("b", "m1"),
+        ]
+    )
+
+    graph.apply(
+        log.make(
+            "AttendanceCorrected",
+            {"event_code": "m1", "org_id": "b", "attended": False},
+        )
+    )
+
+    assert graph.attendees(event_node("m1")) == {"a"}
+    assert graph.shared_events("a") == {}
+
+
+def test_apply_event_cancelled_drops_its_attendance_and_ignores_later_check_ins(log):
+    graph = log.build([log.register("a"), log.register("b"), log.attend("a", "m1")])
+
+    graph.apply(log.make("EventCancelled", {"event_code": "m1"}))
+    touched = graph.apply(log.attend("b", "m1"))
+
+    assert graph.attendees(event_node("m1")) == set()
+    assert touched == set()
+    assert graph.G.nodes["a"]["strength"] == 0
+
+
+def test_apply_supplier_unlinked_makes_the_pair_candidates_again(log):
+    graph = log.build(
+        [
+            log.register("buyer", needs=["hvac"]),
+            log.register("seller", offers=["hvac"]),
+            log.link("buyer", "seller"),
+        ]
+    )
+    assert candidates(graph, "buyer", log) == []
+
+    graph.apply(
+        log.make(
+            "SupplierUnlinked",
+            {"buyer_id": "buyer", "supplier_id": "seller", "until": date(2026, 3, 31)},
+        )
+    )
+
+    assert candidates(graph, "buyer", log) == ["seller"]
+    assert not graph.G.has_edge("buyer", "seller")
+
+
+def test_apply_deal_withdrawn_takes_the_deal_back(log):
+    graph = log.build(
+        [
+            log.register("a", needs=["hvac"]),
+            log.register("b", offers=["hvac"]),
+            log.suggested("m1", "a", "b"),
+            log.closed("m1"),
+        ]
+    )
+
+    graph.apply(log.make("DealWithdrawn", {"match_id": "m1"}))
+
+    assert graph.record("b") == (1, 0)
+    assert not graph.G.has_edge("a", "b")
