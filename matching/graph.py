@@ -15,7 +15,7 @@ from typing import Any
 
 import networkx as nx
 
-from matching.errors import MatchingError, UnknownOrganisation
+from matching.errors import UnknownOrganisation
 from schemas.capabilities import Capability
 from schemas.ems import CredentialStatus, Scheme
 from schemas.envelope import Envelope
@@ -56,8 +56,6 @@ DEAL_WEIGHT = 1.0
 MAX_COUNTED_DEALS = 3
 ATTENDED_WEIGHT = 1.0
 
-# Payload fields that name an organisation.
-_ORG_FIELDS = ("org_id", "buyer_id", "supplier_id", "candidate_id")
 
 Credential = tuple[CredentialStatus, date, date | None]
 # Key of the capability indexes: capability, ward, and whether the org is notable.
@@ -143,15 +141,10 @@ class AllianceGraph:
         Only registered orgs are returned. An event id seen before changes
         nothing and returns an empty set; event types the graph does not use are
         recorded and ignored.
-
-        Raises:
-            MatchingError: if an org id in the payload collides with a meeting
-                node id (starts with ``event:``); the event is not recorded.
         """
         if envelope.event_id in self._applied:
             logger.debug("event %s already applied", envelope.event_id)
             return set()
-        self._check_org_ids(envelope)
         handler = self._handlers.get(envelope.type)
         touched = handler(envelope.payload, envelope) if handler else set()
         self._applied.add(envelope.event_id)
@@ -161,15 +154,6 @@ class AllianceGraph:
     def is_applied(self, event_id: str) -> bool:
         """Return whether an event id has been applied."""
         return event_id in self._applied
-
-    def _check_org_ids(self, envelope: Envelope) -> None:
-        for field in _ORG_FIELDS:
-            org_id = getattr(envelope.payload, field, None)
-            if isinstance(org_id, str) and org_id.startswith(EVENT_PREFIX):
-                raise MatchingError(
-                    f"event {envelope.event_id}: org id {org_id!r} collides with "
-                    f"meeting node ids ({EVENT_PREFIX}...)"
-                )
 
     def _on_registered(self, p: OrganisationRegistered, envelope: Envelope) -> set[str]:
         self._ensure_org(p.org_id)

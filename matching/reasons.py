@@ -72,7 +72,7 @@ def proximity_reason(
     via = list(path[1:-1])
     evidence = {"path": list(path), "via": [node_label(graph, n, "en") for n in via]}
     if via:
-        text_en = f"Connected to you through {join_en(_labels(graph, via, 'en'))}."
+        text_en = _end(f"Connected to you through {join_en(_labels(graph, via, 'en'))}")
         text_ja = (
             f"{'、'.join(_labels(graph, via, 'ja'))}を通じて貴社とつながっています。"
         )
@@ -144,8 +144,8 @@ def credential_reason(
 def track_record_reason(suggested: int, deals: int, contribution: float) -> Reason:
     """Explain how often the candidate's past introductions led to a deal."""
     if suggested == 0:
-        text_en = "Not yet introduced to anyone through the platform."
-        text_ja = "プラットフォームでの紹介実績はまだありません。"
+        text_en = "New to introductions here: rated as a newcomer until deals are reported."
+        text_ja = "プラットフォームでの紹介はまだなく、新規参加者として評価しています。"
     else:
         noun = "introduction" if suggested == 1 else "introductions"
         text_en = f"{deals} of {suggested} {noun} through the platform led to a deal."
@@ -171,6 +171,11 @@ def join_en(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _end(sentence: str) -> str:
+    """End a sentence with one full stop, even after a name like 'Co.,Ltd.'."""
+    return sentence if sentence.endswith(".") else f"{sentence}."
 
 
 def _labels(

@@ -121,7 +121,7 @@ def parse_envelope(data: Any) -> Envelope:
             [{"field": "(message)", "problem": "must be a JSON object"}]
         )
     event_type = data.get("type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         known = ", ".join(sorted(EVENT_TYPES))
         raise InvalidMessage(
             [
@@ -131,29 +131,41 @@ def parse_envelope(data: Any) -> Envelope:
                 }
             ]
         )
+    version = data.get("schema_version", 1)
+    current = EVENT_TYPES[event_type].version
+    if isinstance(version, int) and version > current:
+        problem = (
+            f"version {version} of {event_type} is not known; the newest is {current}"
+        )
+        raise InvalidMessage([{"field": "schema_version", "problem": problem}])
     try:
         return _ADAPTER.validate_python(_upcast(data))
     except ValidationError as err:
         raise InvalidMessage(describe_errors(err)) from err
+    except RecursionError as err:
+        problem = "nested too deep to validate"
+        raise InvalidMessage([{"field": "(message)", "problem": problem}]) from err
 
 
-def decode(raw: bytes) -> Envelope:
-    """Decode a message's bytes (UTF-8 JSON) and validate it."""
+def decode(raw: bytes | None) -> Envelope:
+    """Decode a message's bytes (UTF-8 JSON) and validate it.
+
+    Whatever the bytes, the only error raised is :class:`InvalidMessage`.
+    """
+    if raw is None:
+        raise InvalidMessage([{"field": "(message)", "problem": "empty (a tombstone)"}])
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
-        raise InvalidMessage(
-            [{"field": "(message)", "problem": f"not UTF-8: {err}"}]
-        ) from err
+        problem = f"not UTF-8: {err}"
+        raise InvalidMessage([{"field": "(message)", "problem": problem}]) from err
     except json.JSONDecodeError as err:
-        raise InvalidMessage(
-            [
-                {
-                    "field": "(message)",
-                    "problem": f"not JSON: {err.msg} at line {err.lineno}",
-                }
-            ]
-        ) from err
+        problem = f"not JSON: {err.msg} at line {err.lineno}"
+        raise InvalidMessage([{"field": "(message)", "problem": problem}]) from err
+    except (ValueError, RecursionError) as err:
+        # An integer past Python's digit limit, or nesting too deep to parse.
+        problem = f"not acceptable JSON: {type(err).__name__}: {str(err)[:200]}"
+        raise InvalidMessage([{"field": "(message)", "problem": problem}]) from err
     return parse_envelope(data)
 
 

@@ -33,7 +33,8 @@ Identifier = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$",
+        # No ':' (it separates the parts of Redis keys and graph node ids).
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$",
     ),
 ]
 OrgId = Identifier
@@ -306,7 +307,10 @@ _STREAM_OF: dict[Stream, tuple[str, tuple[type[Payload], ...]]] = {
         "event_code",
         (EventScheduled, AttendanceLogged, AttendanceCorrected, EventCancelled),
     ),
-    Stream.SUPPLY_CHAIN: ("buyer_id", (SupplierLinked, SupplierUnlinked, SupportProvided)),
+    Stream.SUPPLY_CHAIN: (
+        "buyer_id",
+        (SupplierLinked, SupplierUnlinked, SupportProvided),
+    ),
     Stream.MATCHES: (
         "match_id",
         (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,6 +28,9 @@ from streams.readmodels import Keys
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
+ACCEPTED = "accepted"
+PENDING = "pending"
+CLAIM_TTL_S = 30
 MAX_BATCH_LINES = 5000
 
 
@@ -102,12 +107,28 @@ def _rejected(err: InvalidMessage) -> JSONResponse:
 
 
 async def _body_json(request: Request) -> Any:
-    raw = await request.body()
+    return _loads(await request.body(), "(body)")
+
+
+def _loads(raw: bytes, field: str) -> Any:
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        problem = {"field": "(body)", "problem": f"not valid JSON: {err}"}
+    # ValueError: bad JSON, bad UTF-8, or an integer over Python's digit limit;
+    # RecursionError: arrays or objects nested too deep.
+    except (ValueError, RecursionError) as err:
+        problem = {"field": field, "problem": f"not valid JSON: {err}"}
         raise InvalidMessage([problem]) from err
+
+
+def _parse(data: Any) -> Envelope:
+    """Validate an envelope, refusing a ``type`` that is not a string.
+
+    TODO: parse_envelope itself raises TypeError on an unhashable ``type``
+    (a list or an object); this check goes once schemas/envelope.py refuses it.
+    """
+    if isinstance(data, dict) and not isinstance(data.get("type"), str | None):
+        raise InvalidMessage([{"field": "type", "problem": "must be a string"}])
+    return parse_envelope(data)
 
 
 def _with_defaults(data: Any) -> Any:
@@ -122,14 +143,59 @@ def _with_defaults(data: Any) -> Any:
 
 
 async def _accept(deps: Dependencies, envelopes: list[Envelope]) -> list[str]:
-    """Publish the events not accepted before; return each one's status."""
-    keys = [deps.keys.idempotency(e.event_id) for e in envelopes]
-    seen = await deps.redis.mget(keys) if keys else []
-    fresh = [e for e, s in zip(envelopes, seen, strict=True) if s is None]
-    await deps.publisher.publish(fresh)
-    if fresh:
-        await deps.redis.mset({deps.keys.idempotency(e.event_id): "1" for e in fresh})
-    return ["duplicate" if s is not None else "accepted" for s in seen]
+    """Publish the events not accepted before; return each one's status.
+
+    Each event id is claimed in Redis (SET NX) before it is published, so that
+    concurrent posts of one event publish it once; a claim is released when the
+    broker refuses, so that a retry can succeed.
+    """
+    owned = await _claim(deps, envelopes)
+    fresh = [e for e, mine in zip(envelopes, owned, strict=True) if mine]
+    keys = [deps.keys.idempotency(e.event_id) for e in fresh]
+    try:
+        await deps.publisher.publish(fresh)
+    except BrokerUnavailable:
+        if keys:
+            await deps.redis.delete(*keys)
+        raise
+    if keys:
+        await deps.redis.mset(dict.fromkeys(keys, ACCEPTED))
+    return ["accepted" if mine else "duplicate" for mine in owned]
+
+
+async def _claim(deps: Dependencies, envelopes: list[Envelope]) -> list[bool]:
+    """Claim each event id; False means it was accepted already.
+
+    An id another request is still publishing is waited for, so that "duplicate"
+    is only said of an event that is durable.
+    """
+    async with deps.redis.pipeline(transaction=False) as pipe:
+        for e in envelopes:
+            pipe.set(
+                deps.keys.idempotency(e.event_id), PENDING, nx=True, ex=CLAIM_TTL_S
+            )
+        claimed = [bool(c) for c in await pipe.execute()]
+    for index, e in enumerate(envelopes):
+        if not claimed[index]:
+            claimed[index] = await _wait_for_other(deps, e.event_id)
+    return claimed
+
+
+async def _wait_for_other(deps: Dependencies, event_id: str) -> bool:
+    key = deps.keys.idempotency(event_id)
+    deadline = time.monotonic() + CLAIM_TTL_S
+    while time.monotonic() < deadline:
+        value = await deps.redis.get(key)
+        if value is not None and _text(value) == ACCEPTED:
+            return False
+        if value is None and await deps.redis.set(
+            key, PENDING, nx=True, ex=CLAIM_TTL_S
+        ):
+            return True
+        await asyncio.sleep(0.05)
+    raise BrokerUnavailable(
+        f"event {event_id} is still being accepted by another request"
+    )
 
 
 def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
@@ -156,7 +222,7 @@ def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
             data = _with_defaults(await _body_json(request))
             if idempotency_key and isinstance(data, dict):
                 data["event_id"] = _key_event_id(idempotency_key)
-            envelope = parse_envelope(data)
+            envelope = _parse(data)
         except InvalidMessage as err:
             return _rejected(err)
         (status,) = await _accept(deps, [envelope])
@@ -174,7 +240,7 @@ def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
         Good lines are accepted even when others are rejected.
         """
         lines = (await request.body()).splitlines()
-        if len(lines) > MAX_BATCH_LINES:
+        if sum(1 for line in lines if line.strip()) > MAX_BATCH_LINES:
             raise HTTPException(413, f"at most {MAX_BATCH_LINES} lines per batch")
         results, good = _validate_lines(lines)
         statuses = await _accept(deps, [e for _, e in good])
@@ -203,15 +269,8 @@ def _validate_lines(
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-            good.append((index, parse_envelope(_with_defaults(data))))
-        except json.JSONDecodeError as err:
-            problems = [{"field": "(line)", "problem": f"not valid JSON: {err.msg}"}]
-            results[index] = {
-                "line": index + 1,
-                "status": "rejected",
-                "problems": problems,
-            }
+            data = _loads(line, "(line)")
+            good.append((index, _parse(_with_defaults(data))))
         except InvalidMessage as err:
             results[index] = {
                 "line": index + 1,

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from schemas.errors import AllianceError
 from services.client import AllianceClient, ApiError
 from services.settings import Settings
 
@@ -140,6 +141,7 @@ def _serve_worker(settings: Settings) -> None:
         topic_prefix=settings.topic_prefix,
         redis_prefix=settings.redis_prefix,
         partitions=settings.partitions,
+        data_dir=settings.data_dir,
     )
     run_worker(app, settings.log_level)
 
@@ -304,6 +306,8 @@ def import_attendance_command(
 
 
 def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Read a file, send its rows, report. Exit 0 when every row went in, 1 when
+    some rows were rejected (the others are in), 2 when the file is unusable."""
     from services.imports import send_import
 
     client = AllianceClient(_api(api_url))
@@ -313,11 +317,14 @@ def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[
         outcome = send_import(client, result, label=path.name)
     except ApiError as err:
         raise click.ClickException(str(err)) from err
+    except AllianceError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
     finally:
         client.close()
     click.echo(outcome.report())
     if outcome.rejected_total:
-        sys.exit(1 if outcome.accepted == 0 and outcome.duplicates == 0 else 0)
+        sys.exit(1)
 
 
 @main.group(name="dead-letters")

@@ -107,33 +107,24 @@ def choose_members(
     members: ImportResult, links: ImportResult, attendance: ImportResult | None
 ) -> list[str]:
     """Pick three members worth showing: the busiest buyer, the most active
-    attendee, and a firm with no links yet (cold start)."""
-    buyers = Counter(
-        e.payload.buyer_id
-        for e in links.envelopes
-        if isinstance(e.payload, SupplierLinked)
-    )
+    attendee (without attendance, the busiest supplier), and a firm with no
+    links yet (cold start)."""
+    supply = [
+        e.payload for e in links.envelopes if isinstance(e.payload, SupplierLinked)
+    ]
+    buyers = Counter(p.buyer_id for p in supply)
+    suppliers = Counter(p.supplier_id for p in supply)
     attendees = Counter(
         e.payload.org_id
         for e in (attendance.envelopes if attendance else [])
         if isinstance(e.payload, AttendanceLogged)
     )
-    linked = (
-        set(buyers)
-        | set(attendees)
-        | {
-            e.payload.supplier_id
-            for e in links.envelopes
-            if isinstance(e.payload, SupplierLinked)
-        }
-    )
     chosen = [org for org, _ in buyers.most_common(1)]
-    chosen += [org for org, _ in attendees.most_common() if org not in chosen][:1]
-    loners = sorted(
-        e.key for e in members.envelopes if e.key not in linked and e.key not in chosen
-    )
-    chosen += loners[:1]
-    return chosen
+    second = attendees or suppliers
+    chosen += [org for org, _ in second.most_common() if org not in chosen][:1]
+    linked = set(buyers) | set(suppliers) | set(attendees)
+    loners = sorted(e.key for e in members.envelopes if e.key not in linked)
+    return chosen + loners[:1]
 
 
 async def wait_until_processed(platform: Platform, settings: Settings) -> None:
@@ -190,10 +181,7 @@ def _show(platform: Platform, chosen: list[str]) -> None:
 
 
 def _labels(values: list[str]) -> str:
-    return (
-        ", ".join(CAPABILITY_LABELS[Capability(v)][1] for v in values)
-        or "nothing stated"
-    )
+    return ", ".join(CAPABILITY_LABELS[Capability(v)][1] for v in values) or "nothing"
 
 
 def format_suggestions(member: dict[str, Any], found: dict[str, Any]) -> str:

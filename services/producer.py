@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -107,32 +107,43 @@ class Publisher:
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Make the events durable: journal (if any), then every broker ack.
 
+        The whole call, waiting for other callers included, takes at most the
+        publisher's timeout, so a dead broker gives quick refusals, not a queue.
+
         Raises:
-            BrokerUnavailable: when the broker did not acknowledge in time. The
-                events stay in the journal and reach the broker at the next start;
-                a client that retries with the same event ids changes nothing.
+            BrokerUnavailable: when the broker did not acknowledge in time. If the
+                events were journaled they reach the broker at the next start; a
+                client that retries with the same event ids changes nothing.
         """
         if not envelopes:
             return
-        async with self._lock:  # keeps journal order equal to send order
-            if self._journal is not None:
-                self._journal.append(envelopes)
-            await self._send(envelopes)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async with self._lock:  # journal order is send order
+                    if self._journal is not None:
+                        self._journal.append(envelopes)
+                    acks = await self._enqueue(envelopes)
+                await asyncio.gather(*acks)
+        except (KafkaError, TimeoutError) as err:
+            raise BrokerUnavailable(f"the broker did not acknowledge: {err!r}") from err
 
     async def send_only(self, envelopes: Sequence[Envelope]) -> None:
         """Send events without journaling them (journal replay at start)."""
-        await self._send(envelopes)
-
-    async def _send(self, envelopes: Sequence[Envelope]) -> None:
-        if self._producer is None:
-            raise BrokerUnavailable("the publisher was not started")
         try:
-            futures = [
-                await self._producer.send(
-                    topic_name(self._prefix, e.stream), e.to_bytes(), key=e.key.encode()
-                )
-                for e in envelopes
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await asyncio.gather(*await self._enqueue(envelopes))
         except (KafkaError, TimeoutError) as err:
             raise BrokerUnavailable(f"the broker did not acknowledge: {err!r}") from err
+
+    async def _enqueue(
+        self, envelopes: Sequence[Envelope]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand the events to the producer in order; return their acks to await."""
+        if self._producer is None:
+            raise BrokerUnavailable("the publisher was not started")
+        return [
+            await self._producer.send(
+                topic_name(self._prefix, e.stream), e.to_bytes(), key=e.key.encode()
+            )
+            for e in envelopes
+        ]

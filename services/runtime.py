@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 from tqdm import tqdm
 
 from schemas.envelope import Envelope
+from services.api import ACCEPTED
 from services.embedded import ChildProcess, EmbeddedBroker, EmbeddedRedis, free_port
 from services.errors import StartupError
 from services.kafka import ensure_topics
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 JOURNAL_FILE = "journal.ndjson"
 RUNTIME_FILE = "runtime.json"
 READY_TIMEOUT_S = 90.0
+MAX_RESTARTS_PER_MINUTE = 3
 REPLAY_BATCH = 1000
 
 
@@ -45,6 +46,7 @@ class Platform:
         self.bootstrap = settings.kafka_bootstrap or ""
         self.redis_url = settings.redis_url or ""
         self.api_port = settings.api_port or free_port()
+        self._restarts: dict[str, list[float]] = {}
 
     @property
     def api_url(self) -> str:
@@ -109,15 +111,7 @@ class Platform:
     def _spawn(self, role: str) -> None:
         child = ChildProcess(role, self.data_dir / "logs" / f"{role}.log")
         argv = [sys.executable, "-m", "services.cli", "serve", role]
-        child.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with child.log_path.open("ab") as log:
-            child.process = subprocess.Popen(
-                argv, env=self._child_env(role), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        logger.info(
-            "started %s (pid %s), log in %s", role, child.process.pid, child.log_path
-        )
+        child.spawn(argv, self._child_env(role))
         self.children.append(child)
 
     def _wait_ready(self) -> None:
@@ -142,13 +136,35 @@ class Platform:
         (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info), "utf-8")
 
     def check_children(self) -> None:
-        """Raise if a child process has exited."""
-        for child in self.children:
-            if child.process is not None and child.process.poll() is not None:
+        """Raise if a child process has exited (used while starting)."""
+        for child in [*self.children, self.broker, self.redis]:
+            if child is not None and child.exited():
                 raise StartupError(
-                    f"the {child.name} process exited with code "
-                    f"{child.process.returncode}; see {child.log_path}"
+                    f"the {child.name} process exited; see {child.log_path}"
                 )
+
+    def supervise(self) -> None:
+        """Restart a worker, graph service or API that died; give up on a dead
+        embedded broker or Redis (their data is in memory) or a crash loop."""
+        for service in (self.broker, self.redis):
+            if service is not None and service.exited():
+                raise StartupError(
+                    f"the {service.name} stopped; see {service.log_path}"
+                )
+        now = time.monotonic()
+        for child in self.children:
+            if not child.exited():
+                continue
+            recent = [t for t in self._restarts.get(child.name, []) if now - t < 60]
+            if len(recent) >= MAX_RESTARTS_PER_MINUTE:
+                raise StartupError(
+                    f"the {child.name} keeps failing; see {child.log_path}"
+                )
+            logger.warning(
+                "the %s exited; restarting it (log in %s)", child.name, child.log_path
+            )
+            self._restarts[child.name] = [*recent, now]
+            child.restart()
 
     def stop(self) -> None:
         """Stop the children, then Redis and the broker."""
@@ -161,7 +177,7 @@ class Platform:
         (self.data_dir / RUNTIME_FILE).unlink(missing_ok=True)
 
     def serve_forever(self) -> None:
-        """Block until Ctrl-C, SIGTERM or a child's death, then stop everything."""
+        """Serve until Ctrl-C or SIGTERM (restarting children that die), then stop."""
         stopping = False
 
         def _on_signal(signum: int, _: FrameType | None) -> None:
@@ -172,7 +188,7 @@ class Platform:
         signal.signal(signal.SIGINT, _on_signal)
         try:
             while not stopping:
-                self.check_children()
+                self.supervise()
                 time.sleep(0.5)
         finally:
             logger.info("stopping the platform")
@@ -219,7 +235,7 @@ async def _replay_batch(
     if not batch:
         return 0
     await publisher.send_only(batch)
-    await redis.mset({keys.idempotency(e.event_id): "1" for e in batch})
+    await redis.mset({keys.idempotency(e.event_id): ACCEPTED for e in batch})
     n = len(batch)
     bar.update(n)
     batch.clear()

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     partitions: int = Field(3, ge=1, le=64)
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
-    request_timeout_s: float = Field(10.0, gt=0)
+    request_timeout_s: float = Field(5.0, gt=0)
     suggestion_limit: int = Field(20, ge=1, le=100)
     journal_path: Path | None = Field(
         None, description="journal of accepted events; set by the runtime when embedded"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -41,12 +42,14 @@ def create_app(
     topic_prefix: str,
     redis_prefix: str,
     partitions: int,
+    data_dir: Path,
 ) -> faust.App:
     """Build the faust app with an agent for each projected stream."""
     app = faust.App(
         f"{topic_prefix}-worker",
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=str(data_dir / "faust"),
         web_enabled=False,
         topic_partitions=partitions,
         topic_replication_factor=1,
@@ -94,7 +97,7 @@ def _agent_for(
 async def _decode_or_reject(
     ctx: _Context,
     stream: Stream,
-    value: bytes,
+    value: bytes | None,
     key: bytes | None,
     position: tuple[str, int, int],
 ) -> Envelope | None:
@@ -110,7 +113,9 @@ async def _decode_or_reject(
             f"{env.type} belongs on the {env.stream.value} topic, not {stream.value}"
         )
         problems = [{"field": "type", "problem": reason}]
-    letter = dead_letter(reason, problems, position=position, key=key, value=value)
+    letter = dead_letter(
+        reason, problems, position=position, key=key, value=value or b""
+    )
     await ctx.dead.send(key=key, value=letter.to_bytes())
     logger.warning("message at %s/%d offset %d rejected: %s", *position, reason)
     return None

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.errors import MatchingError, UnknownOrganisation
+from matching.errors import UnknownOrganisation
 from matching.graph import STRENGTH, AllianceGraph, event_node
 from schemas.capabilities import Capability
 
@@ -220,17 +220,6 @@ def test_apply_unused_event_type_is_recorded_and_ignored(log):
     assert touched == set()
     assert graph.is_applied(report.event_id)
     assert graph.G.number_of_nodes() == 1
-
-
-def test_apply_org_id_colliding_with_meeting_ids_raises(log):
-    graph = AllianceGraph()
-    envelope = log.register("event:fair")
-
-    with pytest.raises(MatchingError):
-        graph.apply(envelope)
-
-    assert not graph.is_applied(envelope.event_id)
-    assert graph.G.number_of_nodes() == 0
 
 
 def test_apply_credential_replaces_the_same_scheme(log):

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -92,3 +93,41 @@ def test_decode_of_arbitrary_bytes_raises_only_invalid_message(raw: bytes) -> No
 def test_content_event_id_is_stable_and_distinguishes_rows() -> None:
     assert content_event_id("f", 1, "a") == content_event_id("f", 1, "a")
     assert content_event_id("f", 1, "a") != content_event_id("f", 2, "a")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b'{"n":' + b"9" * 5000 + b"}",
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"type": ["OrganisationRegistered"]}',
+        b'{"type": {"a": 1}}',
+    ],
+    ids=["tombstone", "huge-integer", "deep-nesting", "list-type", "object-type"],
+)
+def test_decode_of_hostile_messages_raises_only_invalid_message(
+    raw: bytes | None,
+) -> None:
+    with pytest.raises(InvalidMessage):
+        decode(raw)
+
+
+def test_decode_refuses_a_newer_schema_version_than_known() -> None:
+    env = new_envelope(
+        "OrganisationRegistered", registration(), source="t", occurred_at=WHEN
+    )
+    newer = env.to_dict() | {"schema_version": 2}
+
+    with pytest.raises(InvalidMessage, match="version 2"):
+        decode(json.dumps(newer).encode())
+
+
+def test_org_id_with_a_colon_is_refused() -> None:
+    with pytest.raises(InvalidMessage, match=r"payload\.org_id"):
+        new_envelope(
+            "OrganisationRegistered",
+            registration(org_id="a:events"),
+            source="t",
+            occurred_at=WHEN,
+        )
