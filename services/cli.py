@@ -327,6 +327,33 @@ def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[
         sys.exit(1)
 
 
+@main.command()
+def replay() -> None:
+    """Rebuild the read models from the log (after Redis was lost, say)."""
+    from redis.asyncio import Redis
+
+    from services.replay import replay_read_models
+    from streams.readmodels import Keys
+
+    settings = Settings()
+    redis_url = settings.redis_url or _running().get("redis_url")
+    if not redis_url:
+        raise click.ClickException("set ALLIANCE_REDIS_URL, or start the platform here")
+
+    async def run() -> tuple[int, int]:
+        redis = Redis.from_url(redis_url)
+        try:
+            keys = Keys(settings.redis_prefix)
+            return await replay_read_models(
+                _bootstrap(), redis, keys, settings.topic_prefix
+            )
+        finally:
+            await redis.aclose()
+
+    applied, skipped = asyncio.run(run())
+    click.echo(f"{applied} events applied, {skipped} already applied or invalid")
+
+
 @main.group(name="dead-letters")
 def dead_letters() -> None:
     """Messages the platform could not apply, kept with their reasons."""

@@ -131,6 +131,7 @@ class Platform:
         info = {
             "api_url": self.api_url,
             "bootstrap": self.bootstrap,
+            "redis_url": self.redis_url,
             "pid": os.getpid(),
         }
         (self.data_dir / RUNTIME_FILE).write_text(json.dumps(info), "utf-8")

@@ -297,3 +297,36 @@ def test_corrections_change_the_read_model(platform: Platform) -> None:
     assert member["events_attended"] == []
     assert wait_for(lambda: api.get("/v1/members/c-buyer").json()["suppliers"] == [])
     assert member["reports"][0]["co2_t"] == 12.5
+
+
+async def test_flushed_read_models_are_rebuilt_identically_by_replay(
+    platform: Platform, redis_client: Any
+) -> None:
+    from redis.asyncio import Redis
+
+    from services.replay import replay_read_models
+    from streams.readmodels import Keys
+
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    events = [registered(f"r-{i}", f"再構築{i}株式会社", "13113") for i in range(20)]
+    lines = "\n".join(json.dumps(e) for e in events).encode()
+    assert api.post("/v1/events/batch", content=lines).status_code == 200
+    wait_for(lambda: api.get("/v1/members").json()["total"] == 20)
+    before = {f"r-{i}": api.get(f"/v1/members/r-{i}").json() for i in range(20)}
+    prefix = platform.settings.redis_prefix
+    for key in redis_client.scan_iter(f"{prefix}:*", count=1000):
+        redis_client.delete(key)
+    assert api.get("/v1/members").json()["total"] == 0
+
+    redis = Redis.from_url(platform.redis_url)
+    applied, skipped = await replay_read_models(
+        platform.bootstrap, redis, Keys(prefix), platform.settings.topic_prefix
+    )
+    again, _ = await replay_read_models(
+        platform.bootstrap, redis, Keys(prefix), platform.settings.topic_prefix
+    )
+    await redis.aclose()
+
+    after = {f"r-{i}": api.get(f"/v1/members/r-{i}").json() for i in range(20)}
+    assert (applied, skipped, again) == (20, 0, 0)
+    assert after == before
