@@ -17,7 +17,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -48,7 +47,7 @@ CorporateNumber = Annotated[str, AfterValidator(normalise_corporate_number)]
 class Payload(BaseModel):
     """Base of every payload: unknown fields are refused, not dropped."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # -- membership (keyed by organisation) -------------------------------------------
@@ -271,13 +270,6 @@ class EnvironmentReported(Payload):
     co2_t: float = Field(ge=0)
     waste_t: float = Field(ge=0)
     electricity_kwh: float = Field(ge=0)
-
-    @field_validator("co2_t", "waste_t", "electricity_kwh")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("must be a finite number")
-        return value
 
 
 class EventSpec(BaseModel):

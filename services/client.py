@@ -55,7 +55,7 @@ class AllianceClient:
             content=body,
             headers={"Content-Type": "application/x-ndjson"},
         )
-        return [json.loads(line) for line in response.text.splitlines() if line]
+        return [json.loads(line) for line in response.text.split("\n") if line]
 
     def post_all(self, envelopes: Sequence[Envelope]) -> Iterator[list[dict[str, Any]]]:
         """Send events in batches, yielding each batch's answers as it arrives."""

@@ -117,7 +117,7 @@ class Platform:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            self.check_children()
+            self.supervise()
             try:
                 if httpx.get(f"{self.api_url}/readyz", timeout=2).status_code == 200:
                     return
