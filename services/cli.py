@@ -255,10 +255,11 @@ def import_() -> None:
 def import_members_command(
     path: Path, api_url: str | None, encoding: str | None
 ) -> None:
-    """Import members from the EDINET filer list (those in the 23 wards)."""
-    from services.importers.edinet import import_members
+    """Import members: the EDINET filer list as published (those in the 23 wards),
+    or a spreadsheet with a header such as 企業名/name, 所在地/address, 法人番号."""
+    from services.importers import read_members_file
 
-    _run_import(api_url, lambda _: import_members(path, encoding=encoding), path)
+    _run_import(api_url, lambda _: read_members_file(path, encoding=encoding), path)
 
 
 @import_.command(name="supply-links")

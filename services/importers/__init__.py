@@ -16,6 +16,8 @@ from services.importers.common import (
     read_text,
 )
 from services.importers.edinet import import_members
+from services.importers.formats import is_edinet_list, read_members_file
+from services.importers.members_csv import import_members_csv
 from services.importers.toronto import import_supply_links
 
 __all__ = [
@@ -26,7 +28,10 @@ __all__ = [
     "import_attendance_csv",
     "import_conference_checkins",
     "import_members",
+    "import_members_csv",
     "import_supply_links",
+    "is_edinet_list",
     "members_from",
+    "read_members_file",
     "read_text",
 ]

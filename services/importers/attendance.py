@@ -21,9 +21,10 @@ Conference check-ins (the SBRC 2019 file: ``Name``, ``Institution``, ``session``
 
 Plain CSV: header ``organisation,event,time`` or a synonym of each (see
 ``ORGANISATION_NAMES``, ``EVENT_NAMES``, ``TIME_NAMES``). The organisation may be an
-``org_id``, a corporate number or a member's name (compared after NFKC with legal
-forms such as 株式会社 or (株) and spaces removed). One organisation at one event
-is one attendance: a later row for the same pair is a duplicate.
+``org_id``, a corporate number or a member's name (compared by
+``normalise_org_name``: legal forms such as 株式会社 or (株), spaces and case do not
+count). One organisation at one event is one attendance: a later row for the same
+pair is a duplicate.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pathlib import Path
 from schemas.envelope import content_event_id
 from schemas.errors import ContractError
 from schemas.events import EventKind
-from schemas.identity import normalise_corporate_number
+from schemas.identity import normalise_corporate_number, normalise_org_name
 from services.importers.common import (
     BadMoment,
     ImportResult,
@@ -51,6 +52,7 @@ from services.importers.common import (
     cell,
     csv_rows,
     find_columns,
+    header_of,
     parse_moment,
     read_text,
     require_members,
@@ -67,13 +69,6 @@ ORGANISATION_NAMES = (
 )  # fmt: skip
 EVENT_NAMES = ("event", "event_code", "イベント", "イベントコード")
 TIME_NAMES = ("time", "attended_at", "日時", "参加日時")
-
-# Legal forms left out when names are compared (after NFKC, so ㈱ is "(株)").
-LEGAL_FORMS = (
-    "株式会社", "有限会社", "合同会社", "合名会社", "合資会社", "一般社団法人",
-    "一般財団法人", "公益社団法人", "公益財団法人", "特定非営利活動法人", "npo法人",
-    "(株)", "(有)", "(同)", "(社)", "(財)",
-)  # fmt: skip
 
 _CHECKIN_COLUMNS = {
     "person": "Name",
@@ -143,8 +138,8 @@ def _read_checkins(
     progress: ProgressCallback | None,
 ) -> list[_Checkin]:
     """Read every check-in; reject rows that lack a value or have a bad time."""
-    rows = csv_rows(read_text(path, encoding))
-    header = next((cells for _, cells in rows), [])
+    rows = csv_rows(read_text(path, encoding), path)
+    header = header_of(rows, path)
     wanted = {key: (name,) for key, name in _CHECKIN_COLUMNS.items()}
     columns = find_columns(header, wanted, required=wanted, path=path)
     counter = Progress(progress)
@@ -239,8 +234,10 @@ def _log_checkin(
 ) -> None:
     """Add the ``AttendanceLogged`` of one Join row."""
     code = _event_code(prefix, checkin.session)
+    # The id leaves out the member the institution is mapped to: the same row
+    # imported again, after the member list changed, is still the same event.
     event_id = content_event_id(
-        CHECKINS_SOURCE, code, checkin.institution, checkin.person, member.org_id
+        CHECKINS_SOURCE, code, checkin.institution, checkin.person
     )
     envelope = build(
         result,
@@ -276,8 +273,8 @@ def import_attendance_csv(
     Raises:
         ImporterError: if the file cannot be decoded or lacks a required column.
     """
-    rows = csv_rows(read_text(path, encoding))
-    header = next((cells for _, cells in rows), [])
+    rows = csv_rows(read_text(path, encoding), path)
+    header = header_of(rows, path)
     wanted = {"org": ORGANISATION_NAMES, "event": EVENT_NAMES, "time": TIME_NAMES}
     columns = find_columns(header, wanted, required=wanted, path=path)
     names = {key: header[index].strip() for key, index in columns.items()}
@@ -326,14 +323,6 @@ def _attendance_row(
         result.add(envelope)
 
 
-def name_key(name: str) -> str:
-    """Return a name as compared: NFKC, case-folded, no legal form, no spaces."""
-    text = unicodedata.normalize("NFKC", name).casefold()
-    for form in LEGAL_FORMS:
-        text = text.replace(form, "")
-    return "".join(text.split())
-
-
 class MemberDirectory:
     """Find a member by org id, corporate number or name."""
 
@@ -344,7 +333,9 @@ class MemberDirectory:
         }
         self._names: dict[str, set[str]] = {}
         for member in members:
-            self._names.setdefault(name_key(member.name), set()).add(member.org_id)
+            self._names.setdefault(normalise_org_name(member.name), set()).add(
+                member.org_id
+            )
 
     def resolve(self, text: str) -> str:
         """Return the org id the text names.
@@ -359,7 +350,7 @@ class MemberDirectory:
         number = _corporate_number(text)
         if number is not None and number in self._numbers:
             return self._numbers[number]
-        found = self._names.get(name_key(text), set())
+        found = self._names.get(normalise_org_name(text), set())
         if len(found) > 1:
             ids = ", ".join(sorted(found))
             raise LookupError(f"{text!r} names several members ({ids}); use an org id")

@@ -7,6 +7,7 @@ the end), so ``tqdm(...).update`` can be passed as it is.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -121,21 +122,27 @@ def members_from(envelopes: Iterable[Envelope]) -> list[MemberRef]:
 
 
 def read_text(path: Path | str, encoding: str | None = None) -> str:
-    """Return a file's text: the given encoding, else UTF-8 (BOM or not), else CP932.
+    """Return a file's text: the given encoding, else the one it can be read in.
+
+    Without an encoding: UTF-16 if it starts with a UTF-16 byte-order mark (as
+    Excel's "Unicode text" does), else UTF-8 (BOM or not), else CP932.
 
     Raises:
-        ImporterError: naming the file and the first byte that cannot be decoded.
+        ImporterError: naming the file and the first byte that cannot be decoded,
+            or saying that it looks like UTF-16 without a byte-order mark.
     """
     raw = Path(path).read_bytes()
     if encoding is not None:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError as err:
-            raise ImporterError(
-                f"{path}: not {encoding} at byte {err.start}: {err.reason}"
-            ) from err
-        except LookupError as err:
-            raise ImporterError(f"{path}: unknown encoding {encoding!r}") from err
+        return _decode(raw, encoding, path)
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode(raw, "utf-16", path)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise ImporterError(
+            f"{path}: holds NUL bytes (byte {nul}), as UTF-16 text "
+            "without a byte-order mark does; save it as CSV (UTF-8) or give the "
+            "encoding (utf-16-le or utf-16-be)"
+        )
     try:
         return raw.decode("utf-8-sig")  # decodes UTF-8 with or without a BOM
     except UnicodeDecodeError as utf8_err:
@@ -148,14 +155,77 @@ def read_text(path: Path | str, encoding: str | None = None) -> str:
             ) from err
 
 
-def csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line where each record starts, its cells); blank lines are left out."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _decode(raw: bytes, encoding: str, path: Path | str) -> str:
+    """Decode bytes in a named encoding, naming the file when it fails."""
+    try:
+        return raw.decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise ImporterError(
+            f"{path}: not {encoding} at byte {err.start}: {err.reason}"
+        ) from err
+    except LookupError as err:
+        raise ImporterError(f"{path}: unknown encoding {encoding!r}") from err
+
+
+def csv_rows(text: str, path: Path | str = "<text>") -> Iterator[tuple[int, list[str]]]:
+    """Yield (line where each record starts, its cells); blank lines are left out.
+
+    Cells are separated by commas, or by tabs when the first line has more tabs
+    than commas (Excel's "Unicode text"). Rows whose cells are all blank are left
+    out as well.
+
+    Raises:
+        ImporterError: if a quoted cell is not closed or text follows its closing
+            quote; the file cannot be read reliably past that point.
+    """
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True
+    )
     start = 1
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise _quoting_error(path, start, reader.line_num, err) from err
         if any(cell.strip() for cell in cells):
             yield start, cells
         start = reader.line_num + 1
+
+
+def _delimiter(text: str) -> str:
+    """Return the cell separator: a tab if the first line has more tabs than commas."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return "\t" if first.count("\t") > first.count(",") else ","
+
+
+def _quoting_error(
+    path: Path | str, start: int, end: int, err: csv.Error
+) -> ImporterError:
+    """Describe a quoting mistake for the person who made the file."""
+    if "unexpected end of data" in str(err):
+        problem = "its quoted cell is never closed (a quote is missing)"
+    else:
+        problem = (
+            "text follows a closing quote (a quote inside a quoted cell must be "
+            "doubled)"
+        )
+    return ImporterError(
+        f"{path}: the record starting on line {start} cannot be read: {problem} "
+        f"(the CSV reader was at line {end}); fix it and import the file again"
+    )
+
+
+def header_of(rows: Iterator[tuple[int, list[str]]], path: Path | str) -> list[str]:
+    """Return the first row of a file, its header.
+
+    Raises:
+        ImporterError: if the file has no row at all.
+    """
+    for _, cells in rows:
+        return cells
+    raise ImporterError(f"{path}: the file is empty (not even a header line)")
 
 
 def normalise_label(text: str) -> str:
@@ -169,18 +239,21 @@ def find_columns(
     *,
     required: Collection[str],
     path: Path | str,
+    normalise: Callable[[str], str] = normalise_label,
 ) -> dict[str, int]:
     """Map each wanted column to its index, given the names it may go by.
+
+    Header cells and names are compared after ``normalise``.
 
     Raises:
         ImporterError: if a required column is missing.
     """
-    labels = [normalise_label(h) for h in header]
+    labels = [normalise(h) for h in header]
     found: dict[str, int] = {}
     for key, names in wanted.items():
         for name in names:
-            if normalise_label(name) in labels:
-                found[key] = labels.index(normalise_label(name))
+            if normalise(name) in labels:
+                found[key] = labels.index(normalise(name))
                 break
     missing = [wanted[key][0] for key in required if key not in found]
     if missing:
@@ -261,6 +334,34 @@ def _readable(problem: dict[str, str]) -> str:
             "'.', '_', ':' and '-'"
         )
     return f"{name}: {text}"
+
+
+@dataclass
+class Candidate:
+    """A row's envelope and its rank among the rows of the same organisation."""
+
+    line: int
+    rank: tuple[int, ...]
+    envelope: Envelope
+
+
+def one_per_key(
+    result: ImportResult, candidates: Iterable[Candidate]
+) -> list[Envelope]:
+    """Keep the highest-ranked row of each message key, in file order.
+
+    The other rows of a key count as duplicates; a tie goes to the earlier row.
+    """
+    best: dict[str, Candidate] = {}
+    for candidate in candidates:
+        key = candidate.envelope.key
+        if key in best:
+            result.duplicates += 1
+            if candidate.rank <= best[key].rank:
+                continue
+        best[key] = candidate
+    kept = sorted(best.values(), key=lambda c: c.line)
+    return [c.envelope for c in kept]
 
 
 # -- dates and times ----------------------------------------------------------------

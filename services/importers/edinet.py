@@ -31,18 +31,18 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from schemas.capabilities import capabilities_for_industry
-from schemas.envelope import Envelope, content_event_id
+from schemas.envelope import content_event_id
 from schemas.errors import ContractError
 from schemas.fiscal import JST
 from schemas.identity import normalise_corporate_number
 from schemas.wards import ward_of_address
 from services.importers.common import (
+    Candidate,
     ImporterError,
     ImportResult,
     Progress,
@@ -52,6 +52,7 @@ from services.importers.common import (
     csv_rows,
     find_columns,
     normalise_label,
+    one_per_key,
     read_text,
 )
 
@@ -87,15 +88,6 @@ _FIELD_COLUMNS = {
 _AS_OF = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 
 
-@dataclass
-class _Candidate:
-    """A row's envelope and its rank among rows of the same organisation."""
-
-    line: int
-    rank: tuple[int, int, int]
-    envelope: Envelope
-
-
 def import_members(
     path: Path | str,
     *,
@@ -108,38 +100,22 @@ def import_members(
         ImporterError: if the file cannot be decoded, has no date line or lacks a
             required column.
     """
-    rows = csv_rows(read_text(path, encoding))
+    rows = csv_rows(read_text(path, encoding), path)
     occurred_at, header = _read_preamble(rows, path)
     columns = find_columns(header, _COLUMNS, required=_REQUIRED, path=path)
     result = ImportResult()
     counter = Progress(progress)
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     for line, cells in rows:
         candidate = _candidate(result, line, cells, columns, occurred_at)
         if candidate is not None:
             candidates.append(candidate)
         counter.step()
     counter.flush()
-    for envelope in _one_per_organisation(result, candidates):
+    for envelope in one_per_key(result, candidates):
         result.add(envelope)
     logger.info("imported %s: %s", path, result.summary())
     return result
-
-
-def _one_per_organisation(
-    result: ImportResult, candidates: list[_Candidate]
-) -> list[Envelope]:
-    """Keep each organisation's preferred row, in file order; count the others."""
-    best: dict[str, _Candidate] = {}
-    for candidate in candidates:
-        org_id = candidate.envelope.key
-        if org_id in best:
-            result.duplicates += 1
-            if candidate.rank <= best[org_id].rank:
-                continue
-        best[org_id] = candidate
-    kept = sorted(best.values(), key=lambda c: c.line)
-    return [c.envelope for c in kept]
 
 
 def _read_preamble(
@@ -171,7 +147,7 @@ def _candidate(
     cells: list[str],
     columns: dict[str, int],
     occurred_at: datetime,
-) -> _Candidate | None:
+) -> Candidate | None:
     """Build a row's envelope; None if it lies outside the wards or is rejected."""
     ward = ward_of_address(cell(cells, columns["address"]))
     if ward is None:
@@ -195,7 +171,7 @@ def _candidate(
         return None
     listed = cell(cells, columns.get("listing")) == "上場"
     rank = (int(listed), int(payload["industry"] is not None), -line)
-    return _Candidate(line, rank, envelope)
+    return Candidate(line, rank, envelope)
 
 
 def _payload(

@@ -67,6 +67,7 @@ from services.importers.common import (
     cell,
     csv_rows,
     find_columns,
+    header_of,
     party_key,
     read_text,
     require_members,
@@ -160,8 +161,8 @@ def _read_awards(
     progress: ProgressCallback | None,
 ) -> list[_Award]:
     """Read every award, one per buying division; reject rows that lack a party."""
-    rows = csv_rows(read_text(path, encoding))
-    header = next((cells for _, cells in rows), [])
+    rows = csv_rows(read_text(path, encoding), path)
+    header = header_of(rows, path)
     columns = find_columns(header, _COLUMNS, required=_REQUIRED, path=path)
     counter = Progress(progress)
     awards: list[_Award] = []
@@ -291,14 +292,14 @@ def _link(
     if buyer is None or supplier is None:
         result.reject(award.line, None, "no member is left to stand for a party")
         return
+    # The id leaves out the members the parties are mapped to: the same award
+    # imported again, after the member list changed, is still the same event.
     event_id = content_event_id(
         SOURCE,
         award.document,
         party_key(award.division),
         party_key(award.supplier),
         award.since.isoformat(),
-        buyer.org_id,
-        supplier.org_id,
     )
     envelope = build(
         result,

@@ -25,14 +25,19 @@ def real_file(shared_data: Path, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def edinet_path(shared_data: Path) -> Path:
-    return real_file(shared_data, EDINET)
+# The EDINET list and the Toronto awards ship with the demo (they are licensed for
+# it); the conference check-ins are only read from ../shared/data.
+SHIPPED = Path(__file__).resolve().parents[3] / "services" / "demo_data"
 
 
 @pytest.fixture(scope="session")
-def toronto_path(shared_data: Path) -> Path:
-    return real_file(shared_data, TORONTO)
+def edinet_path() -> Path:
+    return SHIPPED / EDINET
+
+
+@pytest.fixture(scope="session")
+def toronto_path() -> Path:
+    return SHIPPED / TORONTO
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import subprocess
 import sys
@@ -9,9 +10,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from schemas.envelope import new_envelope
 from schemas.fiscal import JST
 from services.importers.common import (
     BadMoment,
+    Candidate,
     ImporterError,
     ImportResult,
     MemberPicker,
@@ -19,6 +22,8 @@ from services.importers.common import (
     Progress,
     build,
     csv_rows,
+    header_of,
+    one_per_key,
     parse_moment,
     party_key,
     read_text,
@@ -73,6 +78,105 @@ def test_csv_rows_give_physical_start_lines():
 
     assert [line for line, _ in rows] == [1, 2, 5]
     assert rows[1][1] == ["two\nlines", "x"]
+
+
+@pytest.mark.parametrize(
+    "bom_and_encoding",
+    [(codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")],
+)
+def test_read_text_reads_utf16_with_byte_order_mark(tmp_path, bom_and_encoding):
+    bom, encoding = bom_and_encoding
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(bom + TEXT.encode(encoding))
+
+    text = read_text(path)
+
+    assert text == TEXT
+
+
+def test_read_text_refuses_utf16_without_byte_order_mark(tmp_path):
+    path = tmp_path / "nobom.csv"
+    path.write_bytes("ab,c\n".encode("utf-16-le"))
+
+    with pytest.raises(ImporterError) as err:
+        read_text(path)
+
+    assert "nobom.csv: holds NUL bytes (byte 1)" in str(err.value)
+    assert "utf-16-le" in str(err.value)
+
+
+def test_read_text_drops_byte_order_mark_of_given_encoding(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + "名前\n".encode("utf-16-le"))
+
+    text = read_text(path, encoding="utf-16-le")
+
+    assert text == "名前\n"
+
+
+def test_csv_rows_read_tab_separated_text():
+    text = "会社名\t区\r\nみどり, 本店\t港区\r\n"
+
+    rows = list(csv_rows(text))
+
+    assert rows == [(1, ["会社名", "区"]), (2, ["みどり, 本店", "港区"])]
+
+
+def test_csv_rows_keep_commas_when_first_line_has_more_of_them():
+    text = "a,b,c\nx\ty,z,w\n"
+
+    rows = list(csv_rows(text))
+
+    assert rows[1] == (2, ["x\ty", "z", "w"])
+
+
+def test_csv_rows_refuse_unclosed_quote_naming_the_line_it_opens(tmp_path):
+    text = 'a,b\n1,x\n2,"y\n3,z\n'
+
+    with pytest.raises(ImporterError) as err:
+        list(csv_rows(text, tmp_path / "q.csv"))
+
+    message = str(err.value)
+    assert "q.csv: the record starting on line 3 cannot be read" in message
+    assert "never closed" in message
+
+
+def test_csv_rows_refuse_text_after_closing_quote():
+    text = 'a,b\n1,"x"y\n'
+
+    with pytest.raises(ImporterError, match=r"line 2 .*must be doubled"):
+        list(csv_rows(text, "f.csv"))
+
+
+def test_header_of_refuses_file_without_rows():
+    rows = csv_rows("\n , \n")
+
+    with pytest.raises(ImporterError, match=r"e\.csv: the file is empty"):
+        header_of(rows, "e.csv")
+
+
+def test_one_per_key_keeps_best_row_of_each_key_in_file_order():
+    result = ImportResult()
+    candidates = [
+        Candidate(2, (0,), _registration("a", "first a")),
+        Candidate(3, (0,), _registration("b", "only b")),
+        Candidate(4, (1,), _registration("a", "better a")),
+        Candidate(5, (1,), _registration("a", "tied a")),
+    ]
+
+    kept = one_per_key(result, candidates)
+
+    assert [e.payload.name for e in kept] == ["only b", "better a"]
+    assert result.duplicates == 2
+
+
+def _registration(org_id: str, name: str):
+    return new_envelope(
+        "OrganisationRegistered",
+        {"org_id": org_id, "name": name, "ward": "13101"},
+        source="test",
+        occurred_at=datetime(2025, 6, 1, tzinfo=JST),
+    )
 
 
 def test_result_add_counts_repeated_event_once():

@@ -196,3 +196,15 @@ def test_import_supply_links_refuses_without_members(write_file):
 )
 def test_infer_category_follows_keyword_table(description, category):
     assert infer_category(description) == category
+
+
+def test_import_supply_links_keeps_event_ids_when_the_member_list_changes(
+    toronto_path, real_members
+):
+    first = import_supply_links(toronto_path, real_members)
+
+    again = import_supply_links(toronto_path, real_members[: len(real_members) // 2])
+
+    assert [e.event_id for e in again.envelopes] == [
+        e.event_id for e in first.envelopes
+    ]
