@@ -238,6 +238,9 @@ encoding_option = click.option(
     default=None,
     help="The file's encoding (default: detect UTF-8/CP932).",
 )
+seed_option = click.option(
+    "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
+)
 file_argument = click.argument(
     "path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -266,9 +269,7 @@ def import_members_command(
 @file_argument
 @api_option
 @encoding_option
-@click.option(
-    "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
-)
+@seed_option
 def import_supply_links_command(
     path: Path, api_url: str | None, encoding: str | None, seed: int
 ) -> None:
@@ -288,9 +289,7 @@ def import_supply_links_command(
 @file_argument
 @api_option
 @encoding_option
-@click.option(
-    "--seed", default=2026, show_default=True, help="Seed of the re-keying rule."
-)
+@seed_option
 def import_attendance_command(
     path: Path, api_url: str | None, encoding: str | None, seed: int
 ) -> None:
