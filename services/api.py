@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import logging
 import time
@@ -20,6 +22,8 @@ from redis.exceptions import RedisError
 
 from schemas.contracts import asyncapi_document
 from schemas.envelope import Envelope, InvalidMessage, parse_envelope
+from schemas.errors import ContractError
+from schemas.wards import WARDS, ward_code
 from services.errors import BrokerUnavailable
 from services.producer import Publisher
 from services.settings import Settings
@@ -78,6 +82,7 @@ def create_app(settings: Settings, deps: Dependencies) -> FastAPI:
     _add_error_handlers(app)
     _add_event_routes(app, deps)
     _add_member_routes(app, deps, settings)
+    _add_kpi_routes(app, deps)
     _add_contract_routes(app, settings)
     _add_health_routes(app, deps)
     return app
@@ -347,6 +352,92 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
 
 def _fiscal_year(report: dict[str, Any]) -> int:
     return int(report["fiscal_year"])
+
+
+KPI_CSV_COLUMNS = (
+    "fiscal_year", "ward", "ward_name_ja", "ward_name_en", "kpi", "label_ja",
+    "label_en", "value", "unit", "target", "on_track", "evidence", "note",
+)  # fmt: skip
+
+
+def _add_kpi_routes(app: FastAPI, deps: Dependencies) -> None:
+    @app.get("/v1/kpis", tags=["kpis"])
+    async def get_kpis(
+        fiscal_year: Annotated[int, Query(ge=2000, le=2100)],
+        ward: Annotated[str | None, Query(description="JIS code or name")] = None,
+    ) -> dict[str, Any]:
+        """Return each ward's KPIs (or one ward's) against the policy's targets."""
+        snapshot = await _kpi_snapshot(deps, fiscal_year)
+        if ward is not None:
+            code = _ward_or_422(ward)
+            snapshot["wards"] = {code: snapshot["wards"][code]}
+        return snapshot
+
+    @app.get("/v1/kpis.csv", tags=["kpis"], response_class=Response)
+    async def get_kpis_csv(
+        fiscal_year: Annotated[int, Query(ge=2000, le=2100)],
+    ) -> Response:
+        """Return every ward's KPIs as a CSV that Excel opens with Japanese intact."""
+        snapshot = await _kpi_snapshot(deps, fiscal_year)
+        body = "\ufeff" + _kpi_csv(snapshot)
+        headers = {
+            "Content-Disposition": f'attachment; filename="kpis-fy{fiscal_year}.csv"'
+        }
+        return Response(
+            body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers
+        )
+
+    @app.get("/v1/kpis/{kpi}/evidence", tags=["kpis"])
+    async def get_kpi_evidence(
+        kpi: str,
+        fiscal_year: Annotated[int, Query(ge=2000, le=2100)],
+        ward: Annotated[
+            str | None, Query(description="JIS code or name; none: all")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Return the event ids that make a KPI's number."""
+        name = _ward_or_422(ward) if ward is not None else "all"
+        raw = await deps.redis.get(deps.keys.kpi_evidence(fiscal_year, name, kpi))
+        if raw is None:
+            raise HTTPException(
+                404, f"no KPI {kpi!r} for FY{fiscal_year} and ward {name}"
+            )
+        event_ids = json.loads(raw)
+        return {"kpi": kpi, "fiscal_year": fiscal_year, "ward": name,
+                "count": len(event_ids), "event_ids": event_ids}  # fmt: skip
+
+
+async def _kpi_snapshot(deps: Dependencies, fiscal_year: int) -> dict[str, Any]:
+    raw = await deps.redis.get(deps.keys.kpis(fiscal_year))
+    if raw is None:
+        raise HTTPException(
+            404, f"no KPIs for FY{fiscal_year}: no event in the log concerns it"
+        )
+    snapshot: dict[str, Any] = json.loads(raw)
+    return snapshot
+
+
+def _ward_or_422(ward: str) -> str:
+    try:
+        return ward_code(ward)
+    except ContractError as err:
+        raise HTTPException(422, str(err)) from err
+
+
+def _kpi_csv(snapshot: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(KPI_CSV_COLUMNS)
+    for ward, values in snapshot["wards"].items():
+        names = WARDS.get(ward)
+        for v in values:
+            writer.writerow([
+                v["fiscal_year"], ward, names.name_ja if names else "全体",
+                names.name_en if names else "whole alliance", v["kpi"], v["label_ja"],
+                v["label_en"], v["value"], v["unit"], v["target"], v["on_track"],
+                v["evidence"], v["note"] or "",
+            ])  # fmt: skip
+    return out.getvalue()
 
 
 def _add_contract_routes(app: FastAPI, settings: Settings) -> None:

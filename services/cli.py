@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
@@ -325,6 +326,50 @@ def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[
     click.echo(outcome.report())
     if outcome.rejected_total:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--fiscal-year", type=int, default=None, help="Default: the current one.")
+@click.option("--ward", default=None, help="A ward's JIS code or name; default: all.")
+@api_option
+def kpi(fiscal_year: int | None, ward: str | None, api_url: str | None) -> None:
+    """Show the wards' KPIs against the policy's targets, as a table."""
+    from datetime import UTC, datetime
+
+    from schemas.fiscal import fiscal_year as fiscal_year_of
+    from schemas.fiscal import fiscal_year_label
+
+    year = fiscal_year or fiscal_year_of(datetime.now(UTC))
+    client = AllianceClient(_api(api_url))
+    try:
+        snapshot = client.kpis(year, ward)
+    except ApiError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        client.close()
+    click.echo(f"KPIs of {fiscal_year_label(year)}, computed {snapshot['computed_at']}")
+    for name, values in snapshot["wards"].items():
+        click.echo(format_kpi_table(name, values))
+
+
+def format_kpi_table(ward: str, values: list[dict[str, Any]]) -> str:
+    """Render one ward's KPIs as aligned rows: KPI, value, target, on track."""
+    from schemas.wards import WARDS
+
+    title = (
+        f"{WARDS[ward].name_ja} {WARDS[ward].name_en}"
+        if ward in WARDS
+        else "全体 whole alliance"
+    )
+    lines = [f"\n{title}"]
+    for v in values:
+        shown = "-" if v["value"] is None else f"{v['value']:g}"
+        mark = "on track" if v["on_track"] else "behind"
+        lines.append(
+            f"  {v['label_en'][:48]:<48} {shown:>8} {v['unit']:<8} target {v['target']:g}"
+            f"  {mark}  ({v['evidence']} events)"
+        )
+    return "\n".join(lines)
 
 
 @main.command()

@@ -77,6 +77,12 @@ class AllianceClient:
     def member(self, org_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/v1/members/{org_id}").json())
 
+    def kpis(self, fiscal_year: int, ward: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"fiscal_year": fiscal_year}
+        if ward is not None:
+            params["ward"] = ward
+        return dict(self._call("GET", "/v1/kpis", params=params).json())
+
     def suggestions(self, org_id: str, limit: int = 5) -> dict[str, Any]:
         response = self._call(
             "GET", f"/v1/members/{org_id}/suggestions", params={"limit": limit}

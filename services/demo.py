@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from schemas.capabilities import CAPABILITY_LABELS, Capability
 from schemas.events import AttendanceLogged, SupplierLinked
-from schemas.topics import GRAPH_STREAMS, topic_name
+from schemas.topics import topic_name
 from schemas.wards import WARDS
 from services.client import AllianceClient
 from services.errors import ServiceError
@@ -26,7 +26,7 @@ from services.imports import read_attendance_file, send_import
 from services.kafka import end_offsets
 from services.runtime import Platform
 from services.settings import Settings
-from streams.graph_service import GRAPH
+from streams.graph_service import CONSUMED_STREAMS, GRAPH
 from streams.readmodels import WORKER, Keys
 from streams.worker import PROJECTED_STREAMS
 
@@ -131,7 +131,7 @@ async def wait_until_processed(platform: Platform, settings: Settings) -> None:
     """Wait until the worker and the graph service have read every message."""
     prefix = settings.topic_prefix
     worker_topics = [topic_name(prefix, s) for s in PROJECTED_STREAMS]
-    graph_topics = {topic_name(prefix, s) for s in GRAPH_STREAMS}
+    graph_topics = {topic_name(prefix, s) for s in CONSUMED_STREAMS}
     ends = await end_offsets(platform.bootstrap, worker_topics)
     total = sum(ends.values())
     redis = Redis.from_url(platform.redis_url)

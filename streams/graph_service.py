@@ -1,5 +1,8 @@
 """The graph service: the whole alliance graph in memory, suggestions into Redis.
 
+It also keeps the KPI ledger, which like the graph needs every partition, and
+writes the wards' KPIs to Redis whenever they change.
+
 It reads every partition of the graph's topics from the beginning (the log is the
 record), applies each event to one :class:`AllianceGraph`, and recomputes the
 suggestions of the organisations that a change touches. While it is catching up
@@ -24,13 +27,17 @@ from matching.graph import AllianceGraph
 from matching.ranking import MODEL_VERSION, suggest
 from schemas.envelope import InvalidMessage, decode
 from schemas.errors import AllianceError
-from schemas.topics import GRAPH_STREAMS, topic_name
+from schemas.topics import GRAPH_STREAMS, Stream, topic_name
+from streams.kpis import KpiProjection
 from streams.readmodels import Keys
 
 logger = logging.getLogger(__name__)
 
 GRAPH = "graph"
+# The graph's streams, and the reports the KPIs need.
+CONSUMED_STREAMS = (*GRAPH_STREAMS, Stream.REPORTS)
 REFRESH_CHUNK = 200
+KPI_EVERY_S = 10.0
 
 
 class GraphService:
@@ -50,11 +57,13 @@ class GraphService:
         self._bootstrap = bootstrap
         self._redis = redis
         self._keys = keys
-        self._topics = [topic_name(topic_prefix, s) for s in GRAPH_STREAMS]
+        self.kpis = KpiProjection()
+        self._topics = [topic_name(topic_prefix, s) for s in CONSUMED_STREAMS]
         self._limit = limit
         self._refresh_every_s = refresh_every_s
         self._pending: set[str] = set()
         self._positions: dict[str, int] = {}
+        self._kpis_written = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -97,8 +106,8 @@ class GraphService:
                     progressed = True
             idle = not batches
             due = time.monotonic() - last_refresh >= self._refresh_every_s
-            if progressed and (idle or due):
-                await self._refresh_with_retry()
+            if (progressed or self.kpis.changed) and (idle or due):
+                await self._refresh_with_retry(caught_up=idle)
                 last_refresh, progressed = time.monotonic(), False
 
     def _apply(
@@ -109,6 +118,7 @@ class GraphService:
             env = decode(value or b"")
         except InvalidMessage:
             return  # the worker sends it to the dead-letter topic
+        self.kpis.apply(env)
         try:
             self._pending |= self.graph.apply(env)
         except AllianceError as err:
@@ -117,29 +127,40 @@ class GraphService:
                 env.event_id, topic, partition, offset, err,
             )  # fmt: skip
 
-    async def _refresh_with_retry(self) -> None:
+    async def _refresh_with_retry(self, *, caught_up: bool) -> None:
         delay = 0.1
         while True:
             try:
-                await self.refresh()
+                await self.refresh(caught_up=caught_up)
                 return
             except (RedisError, OSError) as err:
                 logger.warning("Redis unavailable (%s); retrying in %.1f s", err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def refresh(self) -> None:
-        """Write fresh suggestions of every pending organisation, then progress."""
+    async def _write_kpis(self, caught_up: bool) -> None:
+        """Write the KPIs when they changed: once caught up, or now and then while
+        catching up (a full report of every ward and year takes a while)."""
+        due = time.monotonic() - self._kpis_written >= KPI_EVERY_S
+        if self.kpis.changed and (caught_up or due):
+            started = time.monotonic()
+            await self.kpis.write(self._redis, self._keys)
+            self._kpis_written = time.monotonic()
+            logger.info("wrote KPIs in %.2f s", self._kpis_written - started)
+
+    async def refresh(self, *, caught_up: bool = True) -> None:
+        """Write fresh suggestions of every pending organisation, and the KPIs
+        when due; then the progress, but only once both reflect it."""
         pending = sorted(o for o in self._pending if self.graph.has_org(o))
         started = time.monotonic()
         for start in range(0, len(pending), REFRESH_CHUNK):
             await self._write(pending[start : start + REFRESH_CHUNK])
             await asyncio.sleep(0)  # let the consumer's heartbeats run
         self._pending.clear()
-        progress: dict[Any, Any] = dict(
-            self._positions
-        )  # redis-py's key type is invariant
-        await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
+        await self._write_kpis(caught_up)
+        if not self.kpis.changed:
+            progress: dict[Any, Any] = dict(self._positions)  # key type is invariant
+            await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
         if pending:
             logger.info(
                 "refreshed suggestions of %d members in %.2f s",

@@ -68,6 +68,12 @@ class Keys:
     def match(self, match_id: str) -> str:
         return f"{self.prefix}:match:{match_id}"
 
+    def kpis(self, fiscal_year: int) -> str:
+        return f"{self.prefix}:kpis:{fiscal_year}"
+
+    def kpi_evidence(self, fiscal_year: int, ward: str, kpi: str) -> str:
+        return f"{self.prefix}:kpi-evidence:{fiscal_year}:{ward}:{kpi}"
+
     def suggestions(self, org_id: str) -> str:
         return f"{self.prefix}:suggestions:{org_id}"
 

@@ -1,0 +1,68 @@
+"""KPI snapshots: the ledger's reports written to Redis for the API to serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from matching.kpi import KpiLedger
+from schemas.envelope import Envelope
+from schemas.fiscal import fiscal_year
+from schemas.wards import WARDS
+from streams.readmodels import Keys
+
+logger = logging.getLogger(__name__)
+
+ALL_WARDS = "all"
+MAX_YEARS = 15
+
+
+class KpiProjection:
+    """Keep a KPI ledger of the log and the fiscal years it speaks of."""
+
+    def __init__(self, *, window_months: int = 24) -> None:
+        self.ledger = KpiLedger(window_months=window_months)
+        self.years: set[int] = set()
+        self.changed = False
+
+    def apply(self, env: Envelope) -> None:
+        if self.ledger.is_applied(env.event_id):
+            return
+        self.ledger.apply(env)
+        self.years.add(fiscal_year(env.occurred_at))
+        for value in env.payload.model_dump().values():
+            if isinstance(value, date):  # datetimes are dates too
+                self.years.add(fiscal_year(value))
+        self.changed = True
+
+    def fiscal_years(self) -> list[int]:
+        """Return the fiscal years to report: those the log speaks of, to now."""
+        if not self.years:
+            return []
+        last = max(max(self.years), fiscal_year(datetime.now(UTC)))
+        return list(range(max(min(self.years), last - MAX_YEARS + 1), last + 1))
+
+    async def write(self, redis: Redis, keys: Keys) -> None:
+        """Write every ward's KPIs (and the alliance's) of every fiscal year."""
+        computed_at = datetime.now(UTC).isoformat()
+        async with redis.pipeline(transaction=False) as pipe:
+            for year in self.fiscal_years():
+                snapshot = self._snapshot(year, pipe, keys)
+                snapshot["computed_at"] = computed_at
+                pipe.set(keys.kpis(year), json.dumps(snapshot, ensure_ascii=False))
+            await pipe.execute()
+        self.changed = False
+
+    def _snapshot(self, year: int, pipe: Any, keys: Keys) -> dict[str, Any]:
+        wards: dict[str, list[dict[str, Any]]] = {}
+        for ward in [None, *WARDS]:
+            name = ward or ALL_WARDS
+            values = self.ledger.report(year, ward)
+            wards[name] = [v.to_dict() | {"evidence": len(v.evidence)} for v in values]
+            for v in values:
+                pipe.set(keys.kpi_evidence(year, name, v.kpi), json.dumps(v.evidence))
+        return {"fiscal_year": year, "wards": wards}

@@ -1,0 +1,87 @@
+"""KPIs from event to API answer, through the real broker, worker and graph service."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.demo import wait_until_processed
+from services.runtime import Platform
+from tests.services.test_platform import platform_settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def platform(
+    broker: str, redis_url: str, unique_prefix: str, tmp_path: Path, redis_client: Any
+) -> Iterator[Platform]:
+    settings = platform_settings(
+        unique_prefix, tmp_path, kafka_bootstrap=broker, redis_url=redis_url
+    )
+    running = Platform(settings)
+    running.start()
+    yield running
+    running.stop()
+
+
+def post(api: httpx.Client, event_type: str, payload: dict[str, Any], at: str) -> None:
+    body = {"type": event_type, "occurred_at": at, "payload": payload}
+    answer = api.post("/v1/events", json=body)
+    assert answer.status_code == 202, answer.text
+
+
+def kpi(snapshot: dict[str, Any], ward: str, name: str) -> dict[str, Any]:
+    return next(v for v in snapshot["wards"][ward] if v["kpi"] == name)
+
+
+def test_kpis_count_cross_ward_deals_boundaries_and_cancellations(
+    platform: Platform,
+) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    day = "2026-06-01T10:00:00+09:00"
+    for org, ward in (("k-a", "13101"), ("k-b", "13123")):
+        post(
+            api,
+            "OrganisationRegistered",
+            {"org_id": org, "name": f"{org} 株式会社", "ward": ward},
+            day,
+        )
+    post(api, "MatchSuggested", {"match_id": "km-1", "org_id": "k-a", "candidate_id": "k-b",
+                                 "score": 0.5, "model_version": "t"}, day)  # fmt: skip
+    # 23:59 on 31 March 2027 in Tokyo, sent in UTC: still FY2026.
+    post(api, "DealClosed", {"match_id": "km-1", "closed_on": "2027-03-31"},
+         "2027-03-31T14:59:00Z")  # fmt: skip
+    for code, starts_at in (("k-fair", "2027-03-31T14:59:00Z"), ("k-next", "2027-03-31T15:00:00Z"),
+                            ("k-off", "2026-07-01T10:00:00+09:00")):  # fmt: skip
+        post(api, "EventScheduled", {"event_code": code, "title": code, "kind": "matching",
+                                     "ward": "13101", "starts_at": starts_at}, day)  # fmt: skip
+        post(api, "AttendanceLogged", {"event_code": code, "org_id": "k-a",
+                                       "attended_at": starts_at}, day)  # fmt: skip
+    post(api, "EventCancelled", {"event_code": "k-off"}, day)
+
+    asyncio.run(wait_until_processed(platform, platform.settings))
+
+    snapshot = api.get("/v1/kpis", params={"fiscal_year": 2026}).json()
+    evidence = api.get(
+        "/v1/kpis/events_held/evidence",
+        params={"fiscal_year": 2026, "ward": "千代田区"},
+    ).json()
+    exported = api.get("/v1/kpis.csv", params={"fiscal_year": 2026})
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+
+    assert kpi(snapshot, "13101", "matches_concluded")["value"] == 1
+    assert kpi(snapshot, "13123", "matches_concluded")["value"] == 1
+    assert kpi(snapshot, "13101", "events_held")["value"] == 1
+    assert kpi(snapshot, "13101", "organisations")["value"] == 1
+    assert evidence["count"] >= 1
+    assert exported.content.startswith(b"\xef\xbb\xbf")
+    assert any(r["ward_name_ja"] == "江戸川区" and r["kpi"] == "matches_concluded"
+               and r["value"] == "1" for r in rows)  # fmt: skip
