@@ -365,9 +365,11 @@ def format_kpi_table(ward: str, values: list[dict[str, Any]]) -> str:
     for v in values:
         shown = "-" if v["value"] is None else f"{v['value']:g}"
         mark = "on track" if v["on_track"] else "behind"
+        if v["value"] is None:
+            mark = "no data"
         lines.append(
-            f"  {v['label_en'][:48]:<48} {shown:>8} {v['unit']:<8} target {v['target']:g}"
-            f"  {mark}  ({v['evidence']} events)"
+            f"  {v['label_en'][:56]:<56} {shown:>8} {v['unit']:<15}"
+            f" target {v['target']:>5g}  {mark:<8}  ({v['evidence']} events)"
         )
     return "\n".join(lines)
 
