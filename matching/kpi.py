@@ -36,7 +36,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from matching.errors import MatchingError
-from schemas.ems import CredentialStatus, Scheme
+from schemas.ems import SCHEME_LEVEL, CredentialStatus, Scheme
 from schemas.envelope import Envelope
 from schemas.events import (
     AttendanceCorrected,
@@ -727,3 +727,102 @@ class KpiLedger:
             note = f"the {len(pairs)} organisations reported nothing in FY{year - 1}"
             return _Result(None, evidence, note)
         return _Result((after - before) / before * 100, evidence)
+
+
+# -- the large-firm view -------------------------------------------------------------
+
+EXPIRY_WARNING_DAYS = 90
+
+
+def buyers(ledger: KpiLedger) -> set[str]:
+    """Return the organisations that have declared a supplier."""
+    return {buyer_id for buyer_id, _ in ledger._links}
+
+
+def supplier_adoption(ledger: KpiLedger, buyer_id: str, today: date) -> dict[str, Any]:
+    """Return a buyer's view of its suppliers' EMS adoption on a day.
+
+    Suppliers by their best credential in force; credentials obtained by fiscal
+    year; suppliers the buyer supported, and which of them obtained a credential
+    afterwards; credentials expiring within 90 days; suppliers with none.
+    """
+    suppliers = sorted(
+        s for (b, s) in ledger._links if b == buyer_id and ledger._link_on(b, s, today)
+    )
+    by_level: dict[str, list[str]] = {scheme.value: [] for scheme in Scheme}
+    by_level["none"] = []
+    by_year: defaultdict[int, int] = defaultdict(int)
+    expiring: list[dict[str, Any]] = []
+    for supplier in suppliers:
+        best = _best_in_force(ledger, supplier, today)
+        by_level[best.value if best else "none"].append(supplier)
+        for (org_id, scheme), records in ledger._credentials.items():
+            if org_id != supplier:
+                continue
+            for record in records.values():
+                if record.status is CredentialStatus.ACTIVE:
+                    by_year[fiscal_year(record.issued_on)] += 1
+                if _expiring(ledger, supplier, scheme, record, today):
+                    expiring.append(_expiry(supplier, scheme, record))
+    return {
+        "buyer_id": buyer_id,
+        "as_of": today.isoformat(),
+        "suppliers": len(suppliers),
+        "by_level": by_level,
+        "obtained_by_fiscal_year": dict(sorted(by_year.items())),
+        "supported": _supported(ledger, buyer_id, suppliers),
+        "expiring_within_90_days": expiring,
+        "without_credential": by_level["none"],
+    }
+
+
+def _best_in_force(ledger: KpiLedger, org_id: str, day: date) -> Scheme | None:
+    held = [
+        scheme
+        for (org, scheme), records in ledger._credentials.items()
+        if org == org_id
+        and any(ledger._in_force(org, scheme, r, day) for r in records.values())
+    ]
+    return max(held, key=SCHEME_LEVEL.__getitem__, default=None)
+
+
+def _expiring(
+    ledger: KpiLedger, org_id: str, scheme: Scheme, record: Any, today: date
+) -> bool:
+    if record.expires_on is None or not ledger._in_force(org_id, scheme, record, today):
+        return False
+    return (record.expires_on - today).days <= EXPIRY_WARNING_DAYS
+
+
+def _expiry(org_id: str, scheme: Scheme, record: Any) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "scheme": scheme.value,
+        "expires_on": record.expires_on.isoformat(),
+    }
+
+
+def _supported(
+    ledger: KpiLedger, buyer_id: str, suppliers: list[str]
+) -> list[dict[str, Any]]:
+    """Return the suppliers the buyer supported, with what they obtained after."""
+    supported = []
+    for supplier in suppliers:
+        given = [s for s in ledger._support.get(supplier, ()) if s.buyer_id == buyer_id]
+        if not given:
+            continue
+        first = min(s.provided_on for s in given)
+        obtained = sorted(
+            {
+                scheme.value
+                for (org, scheme), records in ledger._credentials.items()
+                if org == supplier
+                and any(r.issued_on >= first and r.status is CredentialStatus.ACTIVE
+                        for r in records.values())
+            }
+        )  # fmt: skip
+        supported.append(
+            {"org_id": supplier, "first_support_on": first.isoformat(),
+             "obtained_after": obtained}
+        )  # fmt: skip
+    return supported

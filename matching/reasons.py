@@ -144,7 +144,9 @@ def credential_reason(
 def track_record_reason(suggested: int, deals: int, contribution: float) -> Reason:
     """Explain how often the candidate's past introductions led to a deal."""
     if suggested == 0:
-        text_en = "New to introductions here: rated as a newcomer until deals are reported."
+        text_en = (
+            "New to introductions here: rated as a newcomer until deals are reported."
+        )
         text_ja = "プラットフォームでの紹介はまだなく、新規参加者として評価しています。"
     else:
         noun = "introduction" if suggested == 1 else "introductions"

@@ -83,6 +83,7 @@ def create_app(settings: Settings, deps: Dependencies) -> FastAPI:
     _add_event_routes(app, deps)
     _add_member_routes(app, deps, settings)
     _add_kpi_routes(app, deps)
+    _add_firm_routes(app, deps)
     _add_contract_routes(app, settings)
     _add_health_routes(app, deps)
     return app
@@ -405,6 +406,21 @@ def _add_kpi_routes(app: FastAPI, deps: Dependencies) -> None:
         event_ids = json.loads(raw)
         return {"kpi": kpi, "fiscal_year": fiscal_year, "ward": name,
                 "count": len(event_ids), "event_ids": event_ids}  # fmt: skip
+
+
+def _add_firm_routes(app: FastAPI, deps: Dependencies) -> None:
+    @app.get("/v1/firms/{org_id}/suppliers/ems-adoption", tags=["kpis"])
+    async def get_ems_adoption(org_id: str) -> dict[str, Any]:
+        """Return a firm's suppliers by EMS level, adoption by fiscal year, the
+        suppliers it supported and what they obtained after, credentials expiring
+        within 90 days, and suppliers with none."""
+        raw = await deps.redis.get(deps.keys.adoption(org_id))
+        if raw is None:
+            if not await deps.redis.exists(deps.keys.member(org_id)):
+                raise HTTPException(404, f"no member with org_id {org_id!r}")
+            raise HTTPException(404, f"{org_id} has declared no suppliers yet")
+        view: dict[str, Any] = json.loads(raw)
+        return view
 
 
 async def _kpi_snapshot(deps: Dependencies, fiscal_year: int) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from matching.kpi import KpiLedger
+from matching.kpi import KpiLedger, buyers, supplier_adoption
 from schemas.envelope import Envelope
-from schemas.fiscal import fiscal_year
+from schemas.fiscal import as_japan_time, fiscal_year
 from schemas.wards import WARDS
 from streams.readmodels import Keys
 
@@ -54,6 +54,13 @@ class KpiProjection:
                 snapshot = self._snapshot(year, pipe, keys)
                 snapshot["computed_at"] = computed_at
                 pipe.set(keys.kpis(year), json.dumps(snapshot, ensure_ascii=False))
+            today = as_japan_time(datetime.now(UTC)).date()
+            for buyer_id in buyers(self.ledger):
+                view = supplier_adoption(self.ledger, buyer_id, today)
+                pipe.set(
+                    keys.adoption(buyer_id),
+                    json.dumps(view | {"computed_at": computed_at}),
+                )
             await pipe.execute()
         self.changed = False
 

@@ -68,6 +68,9 @@ class Keys:
     def match(self, match_id: str) -> str:
         return f"{self.prefix}:match:{match_id}"
 
+    def adoption(self, buyer_id: str) -> str:
+        return f"{self.prefix}:firm-adoption:{buyer_id}"
+
     def kpis(self, fiscal_year: int) -> str:
         return f"{self.prefix}:kpis:{fiscal_year}"
 

@@ -66,6 +66,10 @@ def test_kpis_count_cross_ward_deals_boundaries_and_cancellations(
         post(api, "AttendanceLogged", {"event_code": code, "org_id": "k-a",
                                        "attended_at": starts_at}, day)  # fmt: skip
     post(api, "EventCancelled", {"event_code": "k-off"}, day)
+    post(api, "SupplierLinked", {"buyer_id": "k-a", "supplier_id": "k-b",
+                                 "since": "2026-04-01"}, day)  # fmt: skip
+    post(api, "CredentialRecorded", {"org_id": "k-b", "scheme": "eco_action_21",
+                                     "issued_on": "2026-05-01"}, day)  # fmt: skip
 
     asyncio.run(wait_until_processed(platform, platform.settings))
 
@@ -75,6 +79,7 @@ def test_kpis_count_cross_ward_deals_boundaries_and_cancellations(
         params={"fiscal_year": 2026, "ward": "千代田区"},
     ).json()
     exported = api.get("/v1/kpis.csv", params={"fiscal_year": 2026})
+    adoption = api.get("/v1/firms/k-a/suppliers/ems-adoption").json()
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
 
     assert kpi(snapshot, "13101", "matches_concluded")["value"] == 1
@@ -83,5 +88,6 @@ def test_kpis_count_cross_ward_deals_boundaries_and_cancellations(
     assert kpi(snapshot, "13101", "organisations")["value"] == 1
     assert evidence["count"] >= 1
     assert exported.content.startswith(b"\xef\xbb\xbf")
+    assert adoption["by_level"]["eco_action_21"] == ["k-b"]
     assert any(r["ward_name_ja"] == "江戸川区" and r["kpi"] == "matches_concluded"
                and r["value"] == "1" for r in rows)  # fmt: skip
