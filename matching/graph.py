@@ -38,6 +38,7 @@ from schemas.events import (
     SupplierUnlinked,
     SupportProvided,
 )
+from schemas.identity import name_alias
 from schemas.wards import WARDS
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,28 @@ class AllianceGraph:
             needs=frozenset(p.needs),
         )
         self._index(p.org_id, attrs, add=True)
-        return {p.org_id, *self.partners(p.org_id), *self.audience(p.org_id)}
+        alias = name_alias(p.name, p.ward, p.corporate_number)
+        merged = self._merge(alias, p.org_id) if alias and alias != p.org_id else set()
+        return {p.org_id, *merged, *self.partners(p.org_id), *self.audience(p.org_id)}
+
+    def _merge(self, alias: str, into: str) -> set[str]:
+        """Fold the member known by name only into the one with a corporate
+        number: its ties move over and it is no longer suggested."""
+        if alias not in self.G or self.G.nodes[alias]["kind"] != "org":
+            return set()
+        touched = set()
+        for v, edge in list(self.G.adj[alias].items()):
+            if v != into and not self.G.has_edge(into, v):
+                self.G.add_edge(
+                    into, v, **{k: x for k, x in edge.items() if k != "weight"}
+                )
+                self._set_weight(into, v, edge["weight"])
+            self._drop_edge(alias, v)
+            touched.add(v)
+        attrs = self.G.nodes[alias]
+        self._index(alias, attrs, add=False)
+        attrs.update(registered=False, merged_into=into)
+        return {t for t in touched if not t.startswith(EVENT_PREFIX)}
 
     def _on_profile_updated(
         self, p: OrganisationProfileUpdated, envelope: Envelope

@@ -59,6 +59,7 @@ from schemas.events import (
     SupportProvided,
 )
 from schemas.fiscal import as_japan_time, fiscal_year, fiscal_year_bounds
+from schemas.identity import name_alias
 from schemas.wards import WARDS
 from schemas.wards import ward as known_ward
 
@@ -397,6 +398,12 @@ class KpiLedger:
         day = as_japan_time(envelope.occurred_at).date()
         self._registered[p.org_id].append(_Dated(day, envelope.event_id))
         _keep_latest(self._wards, p.org_id, _WardClaim(_order(envelope), p.ward))
+        # The member known by name only until now is this one: it stops counting
+        # on its own. (Its earlier credentials and attendance stay under its old
+        # id; the ward, and so the ward's counts, are the same.)
+        alias = name_alias(p.name, p.ward, p.corporate_number)
+        if alias is not None and alias != p.org_id:
+            self._ended[alias].append(_Dated(day, envelope.event_id))
 
     def _on_profile_updated(
         self, p: OrganisationProfileUpdated, envelope: Envelope

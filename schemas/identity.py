@@ -164,3 +164,11 @@ def normalise_corporate_number(text: str) -> str:
             field="corporate_number",
         )
     return digits
+
+
+def name_alias(name: str, ward: str, corporate_number: str | None) -> str | None:
+    """Return the name-based id an organisation had before its corporate number
+    was known, which a registration with the number merges into it; else None."""
+    if corporate_number is None or not normalise_org_name(name):
+        return None
+    return org_identity(name, ward, None)

@@ -343,6 +343,9 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
         **json.loads(member[b"profile"]),
         "registered_at": member[b"registered_at"].decode(),
         "ended_on": member[b"ended_on"].decode() if b"ended_on" in member else None,
+        "merged_into": _text(member[b"merged_into"])
+        if b"merged_into" in member
+        else None,
         "credentials": [json.loads(v) for v in credentials.values()],
         "events_attended": sorted(e.decode() for e in events),
         "suppliers": sorted(s.decode() for s in suppliers),

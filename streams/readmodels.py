@@ -34,6 +34,7 @@ from schemas.events import (
     SupplierUnlinked,
     SupportProvided,
 )
+from schemas.identity import name_alias
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> Non
             mapping={"profile": _dump(profile), "registered_at": when},
         )
         pipe.sadd(keys.members, p.org_id)
+        if before is not None:  # a member known by name only until now
+            _stage_merge(pipe, keys, before, p.org_id)
     elif isinstance(p, OrganisationProfileUpdated):
         changes = p.model_dump(mode="json", exclude_none=True)
         pipe.hset(
@@ -131,6 +134,14 @@ def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> Non
         status = "lapsed" if isinstance(p, CredentialLapsed) else "returned"
         record = before | {"status": status, "status_since": _since(p).isoformat()}
         pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
+
+
+def _stage_merge(pipe: Pipeline, keys: Keys, alias: str, into: str) -> None:
+    """Fold a member known by name only into the one with a corporate number."""
+    for key in (keys.member_events, keys.suppliers, keys.buyers):
+        pipe.sunionstore(key(into), [key(into), key(alias)])
+    pipe.hset(keys.member(alias), "merged_into", into)
+    pipe.srem(keys.members, alias)
 
 
 def _since(p: CredentialLapsed | CredentialReturned) -> date:
@@ -200,8 +211,14 @@ _STAGES = (_stage_member, _stage_attendance, _stage_supply, _stage_match, _stage
 
 
 async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
-    """Read what an update merges into (a profile, a credential), if anything."""
+    """Read what an event merges with: a profile, a credential, or the member a
+    registration with a corporate number takes over."""
     p = env.payload
+    if isinstance(p, OrganisationRegistered):
+        alias = name_alias(p.name, p.ward, p.corporate_number)
+        if alias is None or alias == p.org_id:
+            return None
+        return alias if await redis.sismember(keys.members, alias) else None
     if isinstance(p, OrganisationProfileUpdated):
         raw = await redis.hget(keys.member(p.org_id), "profile")
     elif isinstance(p, CredentialLapsed | CredentialReturned):

@@ -120,3 +120,30 @@ def test_apply_deal_withdrawn_takes_the_deal_back(log):
 
     assert graph.record("b") == (1, 0)
     assert not graph.G.has_edge("a", "b")
+
+
+def test_apply_registration_with_corporate_number_merges_the_name_only_member(log):
+    from schemas.envelope import new_envelope
+    from schemas.identity import org_identity
+
+    alias = org_identity("株式会社みどり", "13101", None)
+    graph = log.build(
+        [
+            log.register(alias, name="株式会社みどり", offers=["hvac"]),
+            log.register("buyer", needs=["hvac"]),
+            log.attend(alias, "fair"),
+            log.attend("buyer", "fair"),
+        ]
+    )
+    numbered = new_envelope(
+        "OrganisationRegistered",
+        {"org_id": "5070001000715", "name": "みどり(株)", "ward": "13101",
+         "corporate_number": "5070001000715", "offers": ["hvac"]},
+        source="t", occurred_at=log.now, event_id="numbered",
+    )  # fmt: skip
+
+    graph.apply(numbered)
+
+    assert not graph.has_org(alias)
+    assert graph.attendees(event_node("fair")) == {"5070001000715", "buyer"}
+    assert candidates(graph, "buyer", log) == ["5070001000715"]

@@ -330,3 +330,30 @@ async def test_flushed_read_models_are_rebuilt_identically_by_replay(
     after = {f"r-{i}": api.get(f"/v1/members/r-{i}").json() for i in range(20)}
     assert (applied, skipped, again) == (20, 0, 0)
     assert after == before
+
+
+def test_corporate_number_merges_the_member_known_by_name(platform: Platform) -> None:
+    from schemas.identity import org_identity
+
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    alias = org_identity("株式会社あおば", "13116", None)
+    for event in (
+        registered(alias, "株式会社あおば", "13116"),
+        {"type": "AttendanceLogged", "occurred_at": NOW,
+         "payload": {"event_code": "m-fair", "org_id": alias, "attended_at": NOW}},
+    ):  # fmt: skip
+        assert api.post("/v1/events", json=event).status_code == 202
+    wait_for(lambda: api.get(f"/v1/members/{alias}").json().get("events_attended"))
+
+    numbered = registered(
+        "5070001000715", "あおば(株)", "13116", corporate_number="5070001000715"
+    )
+    assert api.post("/v1/events", json=numbered).status_code == 202
+
+    member = wait_for(lambda: api.get("/v1/members/5070001000715").json().get("name"))
+    assert member
+    merged = api.get("/v1/members/5070001000715").json()
+    assert merged["events_attended"] == ["m-fair"]
+    assert api.get(f"/v1/members/{alias}").json()["merged_into"] == "5070001000715"
+    ids = [m["org_id"] for m in api.get("/v1/members").json()["members"]]
+    assert ids == ["5070001000715"]
