@@ -2,49 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from schemas.contracts import asyncapi_document
 from schemas.envelope import Envelope, InvalidMessage, parse_envelope
 from schemas.errors import ContractError
 from schemas.wards import WARDS, ward_code
+from services.api_support import Dependencies, accept_events, text
 from services.errors import BrokerUnavailable
-from services.producer import Publisher
+from services.matches import add_match_routes
 from services.settings import Settings
-from streams.readmodels import Keys
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
-ACCEPTED = "accepted"
-PENDING = "pending"
-CLAIM_TTL_S = 30
 MAX_BATCH_LINES = 5000
-
-
-@dataclass
-class Dependencies:
-    """What the API talks to; built by the runtime, replaced in tests."""
-
-    publisher: Publisher
-    redis: Redis
-    keys: Keys
 
 
 class Accepted(BaseModel):
@@ -84,6 +68,7 @@ def create_app(settings: Settings, deps: Dependencies) -> FastAPI:
     _add_member_routes(app, deps, settings)
     _add_kpi_routes(app, deps)
     _add_firm_routes(app, deps)
+    add_match_routes(app, deps)
     _add_contract_routes(app, settings)
     _add_health_routes(app, deps)
     return app
@@ -137,62 +122,6 @@ def _with_defaults(data: Any) -> Any:
     return data
 
 
-async def _accept(deps: Dependencies, envelopes: list[Envelope]) -> list[str]:
-    """Publish the events not accepted before; return each one's status.
-
-    Each event id is claimed in Redis (SET NX) before it is published, so that
-    concurrent posts of one event publish it once; a claim is released when the
-    broker refuses, so that a retry can succeed.
-    """
-    owned = await _claim(deps, envelopes)
-    fresh = [e for e, mine in zip(envelopes, owned, strict=True) if mine]
-    keys = [deps.keys.idempotency(e.event_id) for e in fresh]
-    try:
-        await deps.publisher.publish(fresh)
-    except BrokerUnavailable:
-        if keys:
-            await deps.redis.delete(*keys)
-        raise
-    if keys:
-        await deps.redis.mset(dict.fromkeys(keys, ACCEPTED))
-    return ["accepted" if mine else "duplicate" for mine in owned]
-
-
-async def _claim(deps: Dependencies, envelopes: list[Envelope]) -> list[bool]:
-    """Claim each event id; False means it was accepted already.
-
-    An id another request is still publishing is waited for, so that "duplicate"
-    is only said of an event that is durable.
-    """
-    async with deps.redis.pipeline(transaction=False) as pipe:
-        for e in envelopes:
-            pipe.set(
-                deps.keys.idempotency(e.event_id), PENDING, nx=True, ex=CLAIM_TTL_S
-            )
-        claimed = [bool(c) for c in await pipe.execute()]
-    for index, e in enumerate(envelopes):
-        if not claimed[index]:
-            claimed[index] = await _wait_for_other(deps, e.event_id)
-    return claimed
-
-
-async def _wait_for_other(deps: Dependencies, event_id: str) -> bool:
-    key = deps.keys.idempotency(event_id)
-    deadline = time.monotonic() + CLAIM_TTL_S
-    while time.monotonic() < deadline:
-        value = await deps.redis.get(key)
-        if value is not None and _text(value) == ACCEPTED:
-            return False
-        if value is None and await deps.redis.set(
-            key, PENDING, nx=True, ex=CLAIM_TTL_S
-        ):
-            return True
-        await asyncio.sleep(0.05)
-    raise BrokerUnavailable(
-        f"event {event_id} is still being accepted by another request"
-    )
-
-
 def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
     @app.post(
         "/v1/events",
@@ -220,7 +149,7 @@ def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
             envelope = parse_envelope(data)
         except InvalidMessage as err:
             return _rejected(err)
-        (status,) = await _accept(deps, [envelope])
+        (status,) = await accept_events(deps, [envelope])
         return Accepted(event_id=envelope.event_id, status=status)
 
     @app.post(
@@ -238,7 +167,7 @@ def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
         if sum(1 for line in lines if line.strip()) > MAX_BATCH_LINES:
             raise HTTPException(413, f"at most {MAX_BATCH_LINES} lines per batch")
         results, good = _validate_lines(lines)
-        statuses = await _accept(deps, [e for _, e in good])
+        statuses = await accept_events(deps, [e for _, e in good])
         for (index, env), status in zip(good, statuses, strict=True):
             results[index] = {
                 "line": index + 1,
@@ -286,7 +215,7 @@ def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> 
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """List members (id, name, ward, industry, offers, needs), by org id."""
-        ids = sorted(_text(m) for m in await deps.redis.smembers(keys.members))
+        ids = sorted(text(m) for m in await deps.redis.smembers(keys.members))
         page = ids[offset : offset + limit]
         profiles = await _profiles(deps, page)
         return {"total": len(ids), "offset": offset, "members": profiles}
@@ -315,10 +244,6 @@ def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> 
         return {"status": "ready", **document}
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def _profiles(deps: Dependencies, org_ids: list[str]) -> list[dict[str, Any]]:
     async with deps.redis.pipeline(transaction=False) as pipe:
         for org_id in org_ids:
@@ -343,7 +268,7 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
         **json.loads(member[b"profile"]),
         "registered_at": member[b"registered_at"].decode(),
         "ended_on": member[b"ended_on"].decode() if b"ended_on" in member else None,
-        "merged_into": _text(member[b"merged_into"])
+        "merged_into": text(member[b"merged_into"])
         if b"merged_into" in member
         else None,
         "credentials": [json.loads(v) for v in credentials.values()],

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from tqdm import tqdm
 
 from schemas.envelope import Envelope
-from services.api import ACCEPTED
+from services.api_support import ACCEPTED
 from services.embedded import ChildProcess, EmbeddedBroker, EmbeddedRedis, free_port
 from services.errors import StartupError
 from services.kafka import ensure_topics

@@ -357,3 +357,41 @@ def test_corporate_number_merges_the_member_known_by_name(platform: Platform) ->
     assert api.get(f"/v1/members/{alias}").json()["merged_into"] == "5070001000715"
     ids = [m["org_id"] for m in api.get("/v1/members").json()["members"]]
     assert ids == ["5070001000715"]
+
+
+def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
+    platform: Platform,
+) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    for event in (
+        registered("mb-1", "買手商店", "13101", needs=["solar"]),
+        registered("ms-1", "太陽工業", "13101", offers=["solar"]),
+    ):
+        assert api.post("/v1/events", json=event).status_code == 202
+    wait_for(lambda: suggestions_of(api, "mb-1"))
+
+    opened = api.post("/v1/members/mb-1/suggestions/ms-1/accept").json()
+    match_id = opened["match_id"]
+    wait_for(lambda: api.get(f"/v1/matches/{match_id}").status_code == 200)
+    too_early = api.post(
+        f"/v1/matches/{match_id}/deal", json={"closed_on": "2026-12-10"}
+    )
+
+    def step(name: str, body: dict[str, Any], stage: str) -> None:
+        assert api.post(f"/v1/matches/{match_id}/{name}", json=body).status_code == 202
+        wait_for(lambda: api.get(f"/v1/matches/{match_id}").json()["stage"] == stage)
+
+    step("accept", {"org_id": "ms-1"}, "accepted")
+    step("introduce", {}, "introduced")
+    step("meeting", {"held_on": "2026-12-05"}, "meeting_held")
+    step("deal", {"closed_on": "2026-12-10", "amount_jpy": 1200000}, "deal_closed")
+    match = api.get(f"/v1/matches/{match_id}").json()
+
+    assert opened["stage"] == "suggested"
+    assert too_early.status_code == 409
+    assert "needs it to be meeting_held" in too_early.json()["detail"]
+    assert match["model_version"] and match["score"] > 0
+    assert [s["type"] for s in match["steps"]][:2] == [
+        "MatchSuggested",
+        "MatchAccepted",
+    ]

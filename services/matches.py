@@ -1,0 +1,143 @@
+"""Members answer suggestions and report meetings and deals: the match routes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, HTTPException
+
+from matching.lifecycle import IllegalStep, Match, replay
+from schemas.envelope import Envelope, InvalidMessage, new_envelope
+from services.api_support import Dependencies, accept_events
+
+MATCH_NAMESPACE = uuid.UUID("2d0f5d8e-7a35-4e6b-a1f4-5c0b8f1e9a21")
+_STEP_FIELDS = ("type", "at", "event_id")
+
+
+def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
+    """Add the routes that move a match along its lifecycle."""
+
+    @app.post("/v1/members/{org_id}/suggestions/{candidate_id}/accept", tags=["matches"],
+              status_code=202)  # fmt: skip
+    async def accept_suggestion(org_id: str, candidate_id: str) -> dict[str, Any]:
+        """Accept a suggestion: open its match (recording the model version and
+        score that produced it) and say yes for this member."""
+        suggestion = await _current_suggestion(deps, org_id, candidate_id)
+        match_id = str(uuid.uuid5(MATCH_NAMESPACE, f"{org_id}\x1f{candidate_id}"))
+        steps = await _steps(deps, match_id)
+        now = datetime.now(UTC)
+        new: list[Envelope] = []
+        if not steps:
+            payload = {"match_id": match_id, "org_id": org_id, "candidate_id": candidate_id,
+                       "score": suggestion["score"], "model_version": suggestion["model_version"],
+                       "reasons": [{"kind": r["kind"], "contribution": r["contribution"]}
+                                   for r in suggestion["reasons"]]}  # fmt: skip
+            new.append(_event("MatchSuggested", payload, now))
+        new.append(
+            _event("MatchAccepted", {"match_id": match_id, "org_id": org_id}, now)
+        )
+        match = _check([*steps, *new])
+        await accept_events(deps, new)
+        return {"match_id": match_id, "stage": match.stage.value}
+
+    @app.post("/v1/matches/{match_id}/{step}", tags=["matches"], status_code=202)
+    async def step_match(
+        match_id: str,
+        step: str,
+        body: Annotated[dict[str, Any] | None, Body()] = None,
+    ) -> dict[str, Any]:
+        """Move a match on: accept, decline, introduce, meeting, deal, close or
+        withdraw (a deal). The body carries the step's fields (e.g. org_id for
+        accept/decline, held_on for meeting, closed_on for deal)."""
+        event_type = _STEP_TYPES.get(step)
+        if event_type is None:
+            raise HTTPException(
+                404, f"unknown step {step!r}; known: {', '.join(_STEP_TYPES)}"
+            )
+        steps = await _steps(deps, match_id)
+        if not steps:
+            raise HTTPException(404, f"no match {match_id!r}")
+        new = [
+            _event(
+                event_type, {**(body or {}), "match_id": match_id}, datetime.now(UTC)
+            )
+        ]
+        match = _check([*steps, *new])
+        await accept_events(deps, new)
+        return {"match_id": match_id, "stage": match.stage.value}
+
+    @app.get("/v1/matches/{match_id}", tags=["matches"])
+    async def get_match(match_id: str) -> dict[str, Any]:
+        """Return a match's stage and every step so far."""
+        steps = await _steps(deps, match_id)
+        if not steps:
+            raise HTTPException(404, f"no match {match_id!r}")
+        match = _check(steps)
+        return {"match_id": match_id, "stage": match.stage.value, "org_id": match.org_id,
+                "candidate_id": match.candidate_id, "model_version": match.model_version,
+                "score": match.score, "steps": [s.to_dict() for s in steps]}  # fmt: skip
+
+
+_STEP_TYPES = {
+    "accept": "MatchAccepted",
+    "decline": "MatchDeclined",
+    "introduce": "MatchIntroduced",
+    "meeting": "MeetingHeld",
+    "deal": "DealClosed",
+    "close": "MatchClosedWithoutDeal",
+    "withdraw": "DealWithdrawn",
+    "expire": "MatchExpired",
+}
+
+
+def _event(event_type: str, payload: dict[str, Any], at: datetime) -> Envelope:
+    try:
+        return new_envelope(event_type, payload, source="api", occurred_at=at)
+    except InvalidMessage as err:
+        raise HTTPException(422, {"detail": "the step's fields are wrong",
+                                  "problems": err.problems}) from err  # fmt: skip
+
+
+def _check(events: list[Envelope]) -> Match:
+    try:
+        return replay(events)
+    except IllegalStep as err:
+        raise HTTPException(409, str(err)) from err
+
+
+async def _steps(deps: Dependencies, match_id: str) -> list[Envelope]:
+    """Return the match's events as the read model holds them, in time order."""
+    raw = await deps.redis.hgetall(deps.keys.match(match_id))
+    records = sorted((json.loads(v) for v in raw.values()), key=_in_order)
+    return [
+        new_envelope(
+            r["type"],
+            {k: v for k, v in r.items() if k not in _STEP_FIELDS},
+            source="api",
+            occurred_at=datetime.fromisoformat(r["at"]),
+            event_id=r["event_id"],
+        )
+        for r in records
+    ]
+
+
+def _in_order(record: dict[str, Any]) -> tuple[bool, str, str]:
+    """Order a match's steps: the suggestion first, then by time (steps posted
+    in one request share their time)."""
+    return (record["type"] != "MatchSuggested", record["at"], record["event_id"])
+
+
+async def _current_suggestion(
+    deps: Dependencies, org_id: str, candidate_id: str
+) -> Any:
+    raw = await deps.redis.get(deps.keys.suggestions(org_id))
+    document = json.loads(raw) if raw is not None else {"suggestions": []}
+    for s in document["suggestions"]:
+        if s["candidate_id"] == candidate_id:
+            return s | {"model_version": document["model_version"]}
+    raise HTTPException(
+        404, f"{candidate_id} is not among the suggestions of {org_id} now"
+    )
