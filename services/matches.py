@@ -7,8 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, HTTPException
+from fastapi import Body, FastAPI, HTTPException, Query
 
+from matching.funnel import DIMENSIONS
 from matching.lifecycle import IllegalStep, Match, replay
 from schemas.envelope import Envelope, InvalidMessage, new_envelope
 from services.api_support import Dependencies, accept_events
@@ -68,6 +69,22 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
         match = _check([*steps, *new])
         await accept_events(deps, new)
         return {"match_id": match_id, "stage": match.stage.value}
+
+    @app.get("/v1/matches/funnel", tags=["matches"])
+    async def get_funnel(
+        by: Annotated[
+            str, Query(description=f"one of {', '.join(DIMENSIONS)}")
+        ] = "fiscal_year",
+    ) -> dict[str, Any]:
+        """Return acceptance, meeting and deal rates and the median days to a
+        deal, grouped by fiscal year, ward, category, model version or reason."""
+        if by not in DIMENSIONS:
+            raise HTTPException(
+                422, f"group by one of {', '.join(DIMENSIONS)}, not {by!r}"
+            )
+        raw = await deps.redis.get(deps.keys.funnel)
+        funnel = json.loads(raw) if raw is not None else {by: [], "computed_at": None}
+        return {"by": by, "rows": funnel[by], "computed_at": funnel["computed_at"]}
 
     @app.get("/v1/matches/{match_id}", tags=["matches"])
     async def get_match(match_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""KPI snapshots: the ledger's reports written to Redis for the API to serve."""
+"""KPI snapshots and the match funnel, written to Redis for the API to serve."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from matching.funnel import DIMENSIONS, Funnel
 from matching.kpi import KpiLedger, buyers, supplier_adoption
 from schemas.envelope import Envelope
 from schemas.fiscal import as_japan_time, fiscal_year
@@ -26,6 +27,7 @@ class KpiProjection:
 
     def __init__(self, *, window_months: int = 24) -> None:
         self.ledger = KpiLedger(window_months=window_months)
+        self.funnel = Funnel()
         self.years: set[int] = set()
         self.changed = False
 
@@ -33,6 +35,7 @@ class KpiProjection:
         if self.ledger.is_applied(env.event_id):
             return
         self.ledger.apply(env)
+        self.funnel.apply(env)
         self.years.add(fiscal_year(env.occurred_at))
         for value in env.payload.model_dump().values():
             if isinstance(value, date):  # datetimes are dates too
@@ -54,6 +57,8 @@ class KpiProjection:
                 snapshot = self._snapshot(year, pipe, keys)
                 snapshot["computed_at"] = computed_at
                 pipe.set(keys.kpis(year), json.dumps(snapshot, ensure_ascii=False))
+            funnel = {by: self.funnel.report(by) for by in DIMENSIONS}
+            pipe.set(keys.funnel, json.dumps(funnel | {"computed_at": computed_at}))
             today = as_japan_time(datetime.now(UTC)).date()
             for buyer_id in buyers(self.ledger):
                 view = supplier_adoption(self.ledger, buyer_id, today)

@@ -72,6 +72,10 @@ class Keys:
     def adoption(self, buyer_id: str) -> str:
         return f"{self.prefix}:firm-adoption:{buyer_id}"
 
+    @property
+    def funnel(self) -> str:
+        return f"{self.prefix}:funnel"
+
     def kpis(self, fiscal_year: int) -> str:
         return f"{self.prefix}:kpis:{fiscal_year}"
 

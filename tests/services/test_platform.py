@@ -387,6 +387,12 @@ def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
     step("deal", {"closed_on": "2026-12-10", "amount_jpy": 1200000}, "deal_closed")
     match = api.get(f"/v1/matches/{match_id}").json()
 
+    def funnel_counts_the_deal() -> dict[str, Any] | None:
+        rows = api.get("/v1/matches/funnel", params={"by": "ward"}).json()["rows"]
+        return rows[0] if rows and rows[0]["deal"] == 1 else None
+
+    funnel = wait_for(funnel_counts_the_deal)
+
     assert opened["stage"] == "suggested"
     assert too_early.status_code == 409
     assert "needs it to be meeting_held" in too_early.json()["detail"]
@@ -395,3 +401,4 @@ def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
         "MatchSuggested",
         "MatchAccepted",
     ]
+    assert (funnel["ward"], funnel["suggested"], funnel["accepted"]) == ("13101", 1, 1)

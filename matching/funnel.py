@@ -1,0 +1,129 @@
+"""The match funnel: how many suggestions were accepted, met and closed, and how
+fast, by fiscal year, ward, capability category, model version and reason kind.
+
+A projection of the matches stream (with the members' wards and offers from the
+membership stream), rebuilt by replaying the log like every other view.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from statistics import median
+from typing import Any
+
+from matching.lifecycle import IllegalStep, Match, Stage, start
+from schemas.envelope import Envelope
+from schemas.events import (
+    MatchSuggested,
+    OrganisationProfileUpdated,
+    OrganisationRegistered,
+)
+from schemas.fiscal import fiscal_year
+
+DIMENSIONS = ("fiscal_year", "ward", "category", "model_version", "reason_kind")
+REACHED = {
+    Stage.ACCEPTED: ("accepted",),
+    Stage.INTRODUCED: ("accepted",),
+    Stage.MEETING_HELD: ("accepted", "meeting"),
+    Stage.DEAL_CLOSED: ("accepted", "meeting", "deal"),
+}
+
+
+@dataclass
+class _Tracked:
+    match: Match
+    reasons: list[str]
+    reached: set[str] = field(default_factory=set)
+    deal_at: datetime | None = None
+
+
+class Funnel:
+    """Count each match once per stage it ever reached, grouped every way asked."""
+
+    def __init__(self) -> None:
+        self._applied: set[str] = set()
+        self._matches: dict[str, _Tracked] = {}
+        self._parked: defaultdict[str, list[Envelope]] = defaultdict(list)
+        self._wards: dict[str, str] = {}
+        self._offers: dict[str, frozenset[str]] = {}
+
+    def apply(self, env: Envelope) -> None:
+        """Apply one event; repeated event ids change nothing."""
+        if env.event_id in self._applied:
+            return
+        self._applied.add(env.event_id)
+        p = env.payload
+        if isinstance(p, OrganisationRegistered | OrganisationProfileUpdated):
+            self._profile(p)
+        elif isinstance(p, MatchSuggested):
+            reasons = [r.kind for r in p.reasons]
+            self._matches[p.match_id] = _Tracked(start(env), reasons)
+            for parked in self._parked.pop(p.match_id, []):
+                self._step(parked)
+        elif (match_id := getattr(p, "match_id", None)) is not None:
+            if match_id in self._matches:
+                self._step(env)
+            else:
+                self._parked[match_id].append(env)
+
+    def _profile(self, p: OrganisationRegistered | OrganisationProfileUpdated) -> None:
+        if p.ward is not None:
+            self._wards[p.org_id] = p.ward
+        if p.offers is not None:
+            self._offers[p.org_id] = frozenset(c.value for c in p.offers)
+
+    def _step(self, env: Envelope) -> None:
+        tracked = self._matches[env.payload.match_id]  # type: ignore[attr-defined]
+        try:
+            tracked.match = tracked.match.step(env)
+        except IllegalStep:
+            return  # refused by the API already; a replay of old logs may hold one
+        tracked.reached.update(REACHED.get(tracked.match.stage, ()))
+        if tracked.match.stage is Stage.DEAL_CLOSED:
+            tracked.deal_at = env.occurred_at
+
+    def report(self, by: str) -> list[dict[str, Any]]:
+        """Return the funnel grouped by one of DIMENSIONS."""
+        if by not in DIMENSIONS:
+            raise ValueError(f"group by one of {', '.join(DIMENSIONS)}, not {by!r}")
+        groups: defaultdict[str, list[_Tracked]] = defaultdict(list)
+        for tracked in self._matches.values():
+            for key in self._keys(tracked, by):
+                groups[key].append(tracked)
+        return [_row(by, key, rows) for key, rows in sorted(groups.items())]
+
+    def _keys(self, tracked: _Tracked, by: str) -> list[str]:
+        m = tracked.match
+        if by == "fiscal_year":
+            return [str(fiscal_year(m.suggested_at))]
+        if by == "ward":
+            return [self._wards.get(m.org_id, "unknown")]
+        if by == "category":
+            return sorted(self._offers.get(m.candidate_id, frozenset())) or ["unknown"]
+        if by == "model_version":
+            return [m.model_version]
+        return sorted(set(tracked.reasons)) or ["none"]
+
+
+def _row(by: str, key: str, rows: list[_Tracked]) -> dict[str, Any]:
+    suggested = len(rows)
+    counts = {
+        stage: sum(stage in t.reached for t in rows)
+        for stage in ("accepted", "meeting", "deal")
+    }
+    days = [
+        (t.deal_at - t.match.suggested_at).total_seconds() / 86400
+        for t in rows
+        if t.deal_at is not None
+    ]
+    return {
+        by: key,
+        "suggested": suggested,
+        **counts,
+        "acceptance_rate": counts["accepted"] / suggested,
+        "meeting_rate": counts["meeting"] / suggested,
+        "deal_rate": counts["deal"] / suggested,
+        "median_days_to_deal": round(median(days), 1) if days else None,
+    }
