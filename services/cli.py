@@ -472,5 +472,10 @@ def progress_bar(total: int, label: str) -> tqdm:
     return tqdm(total=total, desc=label, unit=" events", file=sys.stderr)
 
 
+from services.cli_bench import bench, evaluate  # noqa: E402
+
+main.add_command(bench)
+main.add_command(evaluate)
+
 if __name__ == "__main__":
     main()
