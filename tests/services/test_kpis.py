@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,22 +12,8 @@ import pytest
 
 from services.demo import wait_until_processed
 from services.runtime import Platform
-from tests.services.test_platform import platform_settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def platform(
-    broker: str, redis_url: str, unique_prefix: str, tmp_path: Path, redis_client: Any
-) -> Iterator[Platform]:
-    settings = platform_settings(
-        unique_prefix, tmp_path, kafka_bootstrap=broker, redis_url=redis_url
-    )
-    running = Platform(settings)
-    running.start()
-    yield running
-    running.stop()
 
 
 def post(api: httpx.Client, event_type: str, payload: dict[str, Any], at: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +41,6 @@ def platform_settings(prefix: str, data_dir: Path, **overrides: Any) -> Settings
         partitions=3,
         **overrides,
     )
-
-
-@pytest.fixture
-def platform(
-    broker: str, redis_url: str, unique_prefix: str, tmp_path: Path, redis_client: Any
-) -> Iterator[Platform]:
-    settings = platform_settings(
-        unique_prefix, tmp_path, kafka_bootstrap=broker, redis_url=redis_url
-    )
-    running = Platform(settings)
-    running.start()
-    yield running
-    running.stop()
 
 
 def registered(org_id: str, name: str, ward: str, **profile: Any) -> dict[str, Any]:
