@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from tqdm import tqdm
 
 from schemas.errors import AllianceError
 from services.client import AllianceClient, ApiError
@@ -465,11 +464,6 @@ def suggestions(org_id: str, api_url: str | None, limit: int) -> None:
     finally:
         client.close()
     click.echo(format_suggestions(member, found))
-
-
-def progress_bar(total: int, label: str) -> tqdm:
-    """Return the progress bar used by long commands."""
-    return tqdm(total=total, desc=label, unit=" events", file=sys.stderr)
 
 
 from services.cli_bench import bench, evaluate  # noqa: E402
