@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.envelope import Envelope, InvalidMessage, decode
 from schemas.topics import Stream, topic_name
+from services.kafka import log_end_offsets
 from streams.deadletters import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ async def read_dead_letters(bootstrap: str, topic_prefix: str) -> list[StoredLet
             return []
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
+        ends = await log_end_offsets(consumer, parts)
+        await consumer.seek_to_beginning(*parts)
         return await asyncio.wait_for(_read_until(consumer, ends), READ_TIMEOUT_S)
     finally:
         await consumer.stop()

@@ -45,6 +45,33 @@ async def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> None:
         await admin.close()
 
 
+async def log_end_offsets(
+    consumer: AIOKafkaConsumer, parts: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """Return the offset after the last message of each (assigned) partition.
+
+    A broker's answer to ListOffsets is not enough: the embedded broker answers
+    the offset after the *first* message of the partition's last record batch,
+    so a reader that stops there misses the rest of the batch. A fetch reports
+    the high watermark correctly, so this reads the last batch once and takes
+    the watermark from it. The consumer's positions are left at those batches:
+    seek where you want to read afterwards.
+    """
+    listed = await consumer.end_offsets(parts)
+    ends = dict(listed)
+    unread = [tp for tp, end in listed.items() if end > 0]
+    for tp in unread:
+        consumer.seek(tp, listed[tp] - 1)
+    for _ in range(50):  # each fetch waits at most 200 ms
+        unread = [tp for tp in unread if consumer.highwater(tp) is None]
+        if not unread:
+            break
+        await consumer.getmany(*unread, timeout_ms=200, max_records=1)
+    for tp in ends:
+        ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
+    return ends
+
+
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """Return the end offset of every partition, keyed ``"topic:partition"``."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
@@ -57,7 +84,8 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
                 await consumer._client.force_metadata_update()
                 ids = consumer.partitions_for_topic(topic) or set()
             parts += [TopicPartition(topic, p) for p in sorted(ids)]
-        offsets = await asyncio.wait_for(consumer.end_offsets(parts), timeout=15)
+        consumer.assign(parts)
+        offsets = await asyncio.wait_for(log_end_offsets(consumer, parts), timeout=15)
         return {f"{tp.topic}:{tp.partition}": off for tp, off in offsets.items()}
     except KafkaError as err:
         raise BrokerUnavailable(
