@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -728,8 +729,9 @@ class KpiLedger:
         if not pairs:
             note = f"no organisation reported in both FY{year - 1} and FY{year}"
             return _Result(None, evidence, note)
-        before = sum(amount(then) for _, then in pairs)
-        after = sum(amount(now) for now, _ in pairs)
+        # fsum is exact, so the figure does not depend on the order events came in.
+        before = math.fsum(amount(then) for _, then in pairs)
+        after = math.fsum(amount(now) for now, _ in pairs)
         if before == 0:
             note = f"the {len(pairs)} organisations reported nothing in FY{year - 1}"
             return _Result(None, evidence, note)

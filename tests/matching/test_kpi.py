@@ -770,3 +770,23 @@ def test_apply_any_order_converges(rnd):
     shuffled = rnd.sample(envelopes, len(envelopes))
 
     assert snapshot(ledger_of(shuffled)) == expected
+
+
+def test_emission_change_is_the_same_float_whatever_the_order(ev):
+    # Sums of these amounts differ in the last bits by the order they are added.
+    amounts = [0.1, 0.2, 0.3, 1e9, 0.7, 12.345, 1e-3, 3.3, 99.99, 0.15]
+    envelopes = []
+    for n, amount in enumerate(amounts):
+        org = f"org-{n}"
+        envelopes += [
+            ev.register(org, CHIYODA),
+            ev.reported(org, FY - 1, amount, amount),
+            ev.reported(org, FY, amount * 0.9 + 0.01, amount),
+        ]
+    figures = {
+        values(ledger_of(random.Random(seed).sample(envelopes, len(envelopes))))[
+            "ghg_change"
+        ]
+        for seed in range(20)
+    }
+    assert len(figures) == 1
