@@ -13,7 +13,7 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
-from matching.lifecycle import IllegalStep, Match, Stage, start
+from matching.lifecycle import EXPIRY, IllegalStep, Match, Stage, start
 from schemas.envelope import Envelope
 from schemas.events import (
     MatchSuggested,
@@ -83,6 +83,15 @@ class Funnel:
         tracked.reached.update(REACHED.get(tracked.match.stage, ()))
         if tracked.match.stage is Stage.DEAL_CLOSED:
             tracked.deal_at = env.occurred_at
+
+    def awaiting_answers(self) -> dict[str, datetime]:
+        """Return the matches still waiting for an answer, each with the moment
+        after which it expires (30 days after the suggestion)."""
+        return {
+            match_id: tracked.match.suggested_at + EXPIRY
+            for match_id, tracked in self._matches.items()
+            if tracked.match.stage is Stage.SUGGESTED
+        }
 
     def report(self, by: str) -> list[dict[str, Any]]:
         """Return the funnel grouped by one of DIMENSIONS."""

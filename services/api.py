@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -22,7 +23,7 @@ from schemas.errors import ContractError
 from schemas.wards import WARDS, ward_code
 from services.api_support import Dependencies, accept_events, text
 from services.errors import BrokerUnavailable
-from services.matches import add_match_routes
+from services.matches import add_match_routes, expire_matches_every
 from services.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,11 @@ def create_app(settings: Settings, deps: Dependencies) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await deps.publisher.start()
+        timer = asyncio.create_task(
+            expire_matches_every(deps, settings.match_expiry_check_s)
+        )
         yield
+        timer.cancel()
         await deps.publisher.stop()
         await deps.redis.aclose()
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, HTTPException, Query
+from redis.exceptions import RedisError
 
 from matching.funnel import DIMENSIONS
 from matching.lifecycle import IllegalStep, Match, replay
 from schemas.envelope import Envelope, InvalidMessage, new_envelope
 from services.api_support import Dependencies, accept_events
+from services.errors import BrokerUnavailable
+
+logger = logging.getLogger(__name__)
 
 MATCH_NAMESPACE = uuid.UUID("2d0f5d8e-7a35-4e6b-a1f4-5c0b8f1e9a21")
 _STEP_FIELDS = ("type", "at", "event_id")
@@ -158,3 +164,53 @@ async def _current_suggestion(
     raise HTTPException(
         404, f"{candidate_id} is not among the suggestions of {org_id} now"
     )
+
+
+async def expire_due_matches(deps: Dependencies, now: datetime) -> list[str]:
+    """Expire every match whose 30 days passed without both answers; return
+    their ids.
+
+    The graph service lists the matches waiting for answers with their
+    deadlines; each is checked against its own steps before it expires, and
+    its MatchExpired event has an id made from the match's, so two API
+    processes (or a retry) expire a match once.
+    """
+    due = await deps.redis.zrangebyscore(deps.keys.match_deadlines, 0, now.timestamp())
+    expired: list[Envelope] = []
+    for raw in due:
+        match_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+        steps = await _steps(deps, match_id)
+        if not steps:
+            continue
+        env = new_envelope(
+            "MatchExpired",
+            {"match_id": match_id},
+            source="expiry-timer",
+            occurred_at=now,
+            event_id=str(uuid.uuid5(MATCH_NAMESPACE, f"{match_id}\x1fexpired")),
+        )
+        try:
+            match = replay([*steps, env])
+        except IllegalStep:
+            continue  # answered (or expired) since the list was written
+        expired.append(env)
+        logger.info(
+            "the match of %s with %s expired: 30 days passed without both answers",
+            match.org_id, match.candidate_id,
+        )  # fmt: skip
+    if expired:
+        await accept_events(deps, expired)
+    return [e.payload.match_id for e in expired]  # type: ignore[attr-defined]
+
+
+async def expire_matches_every(deps: Dependencies, every_s: float) -> None:
+    """Expire due matches now and then, for as long as the API runs."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await expire_due_matches(deps, datetime.now(UTC))
+        except (RedisError, OSError, BrokerUnavailable, HTTPException) as err:
+            detail = err.detail if isinstance(err, HTTPException) else err
+            logger.warning("could not expire matches now (%s); will try again", detail)
+        except Exception:  # the timer must outlive a bug in one round
+            logger.exception("expiring matches failed; will try again")

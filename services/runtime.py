@@ -102,14 +102,22 @@ class Platform:
             ALLIANCE_API_PORT=str(self.api_port),
             ALLIANCE_DATA_DIR=str(self.data_dir),
             ALLIANCE_LOG_LEVEL=self.settings.log_level,
+            ALLIANCE_MATCH_EXPIRY_CHECK_S=str(self.settings.match_expiry_check_s),
         )
         env.pop("ALLIANCE_JOURNAL_PATH", None)
         if role == "api" and self.journal_path is not None:
             env["ALLIANCE_JOURNAL_PATH"] = str(self.journal_path)
         return env
 
-    def _spawn(self, role: str) -> None:
-        child = ChildProcess(role, self.data_dir / "logs" / f"{role}.log")
+    def add_worker(self) -> None:
+        """Start one more stream worker: the consumer group shares the partitions
+        out again (a rebalance) and each worker then projects its own share."""
+        workers = sum(1 for c in self.children if c.name.startswith("worker"))
+        self._spawn("worker", name=f"worker-{workers + 1}")
+
+    def _spawn(self, role: str, *, name: str | None = None) -> None:
+        name = name or role
+        child = ChildProcess(name, self.data_dir / "logs" / f"{name}.log")
         argv = [sys.executable, "-m", "services.cli", "serve", role]
         child.spawn(argv, self._child_env(role))
         self.children.append(child)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     journal_path: Path | None = Field(
         None, description="journal of accepted events; set by the runtime when embedded"
     )
+    match_expiry_check_s: float = Field(
+        300.0, gt=0, description="how often the API expires matches 30 days unanswered"
+    )
     log_level: str = "INFO"
 
     @property

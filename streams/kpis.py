@@ -59,6 +59,13 @@ class KpiProjection:
                 pipe.set(keys.kpis(year), json.dumps(snapshot, ensure_ascii=False))
             funnel = {by: self.funnel.report(by) for by in DIMENSIONS}
             pipe.set(keys.funnel, json.dumps(funnel | {"computed_at": computed_at}))
+            deadlines = {
+                match_id: at.timestamp()
+                for match_id, at in self.funnel.awaiting_answers().items()
+            }
+            pipe.delete(keys.match_deadlines)
+            if deadlines:
+                pipe.zadd(keys.match_deadlines, deadlines)
             today = as_japan_time(datetime.now(UTC)).date()
             for buyer_id in buyers(self.ledger):
                 view = supplier_adoption(self.ledger, buyer_id, today)

@@ -76,6 +76,11 @@ class Keys:
     def funnel(self) -> str:
         return f"{self.prefix}:funnel"
 
+    @property
+    def match_deadlines(self) -> str:
+        """Matches waiting for answers, scored by when they expire (epoch s)."""
+        return f"{self.prefix}:match-deadlines"
+
     def kpis(self, fiscal_year: int) -> str:
         return f"{self.prefix}:kpis:{fiscal_year}"
 

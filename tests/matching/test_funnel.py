@@ -101,3 +101,20 @@ def test_funnel_counts_steps_that_arrive_before_their_suggestion() -> None:
 def test_funnel_refuses_an_unknown_dimension() -> None:
     with pytest.raises(ValueError, match="group by one of"):
         Funnel().report("colour")
+
+
+def test_only_matches_waiting_for_answers_have_an_expiry_deadline() -> None:
+    s = Script()
+    s.match("waiting", "a", "b")
+    s.match("half", "a", "c")
+    s.say("MatchAccepted", 2, match_id="half", org_id="a")
+    s.match("declined", "b", "c")
+    s.say("MatchDeclined", 1, match_id="declined", org_id="c")
+    s.match("both", "c", "a")
+    s.say("MatchAccepted", 1, match_id="both", org_id="c")
+    s.say("MatchAccepted", 1, match_id="both", org_id="a")
+
+    assert s.funnel.awaiting_answers() == {
+        "waiting": T0 + timedelta(days=30),
+        "half": T0 + timedelta(days=30),
+    }
