@@ -13,6 +13,7 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from matching.learning import Outcome
 from matching.lifecycle import EXPIRY, IllegalStep, Match, Stage, start
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -31,10 +32,23 @@ REACHED = {
 }
 
 
+# The weights of the first heuristic model, which recorded only each reason's
+# contribution (weight x value): its outcomes are learnt from through these.
+_HEURISTIC_1 = {"fit": 0.35, "proximity": 0.20, "shared_events": 0.15,
+                "ward": 0.10, "credential": 0.10, "track_record": 0.10}  # fmt: skip
+FINISHED = {
+    Stage.DEAL_CLOSED: True,
+    Stage.DECLINED: False,
+    Stage.EXPIRED: False,
+    Stage.CLOSED_WITHOUT_DEAL: False,
+}
+
+
 @dataclass
 class _Tracked:
     match: Match
     reasons: list[str]
+    features: dict[str, float] | None
     reached: set[str] = field(default_factory=set)
     deal_at: datetime | None = None
 
@@ -59,7 +73,8 @@ class Funnel:
             self._profile(p)
         elif isinstance(p, MatchSuggested):
             reasons = [r.kind for r in p.reasons]
-            self._matches[p.match_id] = _Tracked(start(env), reasons)
+            features = _features(p)
+            self._matches[p.match_id] = _Tracked(start(env), reasons, features)
             for parked in self._parked.pop(p.match_id, []):
                 self._step(parked)
         elif (match_id := getattr(p, "match_id", None)) is not None:
@@ -83,6 +98,21 @@ class Funnel:
         tracked.reached.update(REACHED.get(tracked.match.stage, ()))
         if tracked.match.stage is Stage.DEAL_CLOSED:
             tracked.deal_at = env.occurred_at
+
+    def outcomes(self) -> list[Outcome]:
+        """Return the finished matches whose feature values are known, each
+        with whether it ended in a deal, oldest suggestion first."""
+        finished = [
+            t
+            for t in self._matches.values()
+            if t.match.stage in FINISHED and t.features is not None
+        ]
+        finished.sort(key=lambda t: (t.match.suggested_at, t.match.match_id))
+        return [
+            Outcome(t.features, FINISHED[t.match.stage])
+            for t in finished
+            if t.features is not None
+        ]
 
     def awaiting_answers(self) -> dict[str, datetime]:
         """Return the matches still waiting for an answer, each with the moment
@@ -114,6 +144,19 @@ class Funnel:
         if by == "model_version":
             return [m.model_version]
         return sorted(set(tracked.reasons)) or ["none"]
+
+
+def _features(p: MatchSuggested) -> dict[str, float] | None:
+    """Return the feature values a suggestion was scored with, if recorded."""
+    features: dict[str, float] = {}
+    for r in p.reasons:
+        if r.value is not None:
+            features[r.kind] = r.value
+        elif p.model_version == "heuristic-1" and r.kind in _HEURISTIC_1:
+            features[r.kind] = r.contribution / _HEURISTIC_1[r.kind]
+        else:
+            return None  # a model whose weights are not known here
+    return features
 
 
 def _row(by: str, key: str, rows: list[_Tracked]) -> dict[str, Any]:

@@ -202,8 +202,13 @@ class SupportProvided(Payload):
 
 
 class ReasonRef(Payload):
+    """One reason of a suggestion: its share of the score and, where recorded,
+    the feature's own value (the share divided by the model's weight), which
+    is what weights are learnt from."""
+
     kind: str = Field(min_length=1, max_length=50)
     contribution: float
+    value: float | None = Field(None, ge=0)
 
 
 class MatchSuggested(Payload):

@@ -40,8 +40,7 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
         if not steps:
             payload = {"match_id": match_id, "org_id": org_id, "candidate_id": candidate_id,
                        "score": suggestion["score"], "model_version": suggestion["model_version"],
-                       "reasons": [{"kind": r["kind"], "contribution": r["contribution"]}
-                                   for r in suggestion["reasons"]]}  # fmt: skip
+                       "reasons": [_reason_ref(r) for r in suggestion["reasons"]]}  # fmt: skip
             new.append(_event("MatchSuggested", payload, now))
         new.append(
             _event("MatchAccepted", {"match_id": match_id, "org_id": org_id}, now)
@@ -114,6 +113,15 @@ _STEP_TYPES = {
     "withdraw": "DealWithdrawn",
     "expire": "MatchExpired",
 }
+
+
+def _reason_ref(reason: dict[str, Any]) -> dict[str, Any]:
+    """Keep what a match records of a reason: kind, contribution and the
+    feature's value (which weights are later learnt from)."""
+    ref = {"kind": reason["kind"], "contribution": reason["contribution"]}
+    if reason.get("value") is not None:
+        ref["value"] = reason["value"]
+    return ref
 
 
 def _event(event_type: str, payload: dict[str, Any], at: datetime) -> Envelope:

@@ -118,3 +118,25 @@ def test_only_matches_waiting_for_answers_have_an_expiry_deadline() -> None:
         "waiting": T0 + timedelta(days=30),
         "half": T0 + timedelta(days=30),
     }
+
+
+def test_finished_matches_are_outcomes_with_the_features_they_were_scored_by() -> None:
+    s = Script()
+    s.match("deal", "a", "b", version="heuristic-1")  # fit 0.3, ward 0.1
+    s.to_deal("deal", "a", "b", deal_day=10)
+    s.say("MatchSuggested", match_id="valued", org_id="b", candidate_id="c",
+          score=0.5, model_version="learnt-300",
+          reasons=[{"kind": "ward", "contribution": 0.2, "value": 0.5}])  # fmt: skip
+    s.say("MatchDeclined", 1, match_id="valued", org_id="c")
+    s.say("MatchSuggested", match_id="unknown", org_id="c", candidate_id="a",
+          score=0.5, model_version="other", reasons=[{"kind": "ward",
+          "contribution": 0.2}])  # fmt: skip
+    s.say("MatchDeclined", 1, match_id="unknown", org_id="c")
+    s.match("open", "c", "b")
+
+    found = s.funnel.outcomes()
+
+    assert [(o.deal, dict(o.features)) for o in found] == [
+        (True, {"fit": 0.3 / 0.35, "ward": 0.1 / 0.10}),
+        (False, {"ward": 0.5}),
+    ]
