@@ -25,6 +25,7 @@ from services.api_support import Dependencies, accept_events, text
 from services.errors import BrokerUnavailable
 from services.matches import add_match_routes, expire_matches_every
 from services.settings import Settings
+from streams.graph_service import GRAPH
 
 logger = logging.getLogger(__name__)
 
@@ -406,7 +407,9 @@ def _add_health_routes(app: FastAPI, deps: Dependencies) -> None:
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
-        """Answer 200 when Redis and the broker can be reached, else 503."""
+        """Answer 200 when Redis and the broker can be reached, else 503; say
+        too whether suggestions reflect the whole log yet ("current") or the
+        graph service is still reading it after a start ("catching up")."""
         checks = {"redis": "ok", "broker": "ok"}
         try:
             await deps.redis.ping()
@@ -415,6 +418,19 @@ def _add_health_routes(app: FastAPI, deps: Dependencies) -> None:
         if not await deps.publisher.connected():
             checks["broker"] = "unavailable"
         ok = all(v == "ok" for v in checks.values())
+        suggestions = await _suggestions_status(deps) if ok else "unknown"
         return JSONResponse(
-            {"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503
-        )
+            {"status": "ready" if ok else "not ready", **checks,
+             "suggestions": suggestions},
+            200 if ok else 503,
+        )  # fmt: skip
+
+
+async def _suggestions_status(deps: Dependencies) -> str:
+    status = await deps.redis.hgetall(deps.keys.status(GRAPH))
+    if not status:
+        return "graph service not started"
+    if status.get(b"caught_up") == b"1":
+        return "current"
+    since = status.get(b"since", b"?")
+    return f"catching up with the log since {text(since)}"

@@ -64,6 +64,7 @@ class GraphService:
         self._pending: set[str] = set()
         self._positions: dict[str, int] = {}
         self._kpis_written = 0.0
+        self.caught_up = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -75,6 +76,7 @@ class GraphService:
         )
         await consumer.start()
         try:
+            await self._set_caught_up(False)
             await self._assign_all(consumer)
             await self._loop(consumer, stop)
         finally:
@@ -161,12 +163,25 @@ class GraphService:
         if not self.kpis.changed:
             progress: dict[Any, Any] = dict(self._positions)  # key type is invariant
             await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
+            if caught_up and not self.caught_up:
+                await self._set_caught_up(True)
         if pending:
             logger.info(
                 "refreshed suggestions of %d members in %.2f s",
                 len(pending),
                 time.monotonic() - started,
             )
+
+    async def _set_caught_up(self, caught_up: bool) -> None:
+        """Say whether the suggestions reflect the whole log (for /readyz)."""
+        self.caught_up = caught_up
+        since = datetime.now(UTC).isoformat()
+        await self._redis.hset(
+            self._keys.status(GRAPH),
+            mapping={"caught_up": int(caught_up), "since": since},
+        )
+        if caught_up:
+            logger.info("caught up with the log; suggestions are current")
 
     async def _write(self, org_ids: Iterable[str]) -> None:
         now = datetime.now(UTC)

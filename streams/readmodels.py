@@ -106,6 +106,10 @@ class Keys:
     def progress(self, consumer: str) -> str:
         return f"{self.prefix}:progress:{consumer}"
 
+    def status(self, consumer: str) -> str:
+        """Whether a consumer has caught up with the log, and since when."""
+        return f"{self.prefix}:status:{consumer}"
+
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idempotency:{key}"
 

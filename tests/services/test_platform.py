@@ -76,6 +76,7 @@ def test_posted_event_reaches_read_model_and_changes_suggestions(
             len(suggestions_of(api, "buyer-1")) == 2 and suggestions_of(api, "buyer-1")
         )
     )
+    assert wait_for(lambda: api.get("/readyz").json()["suggestions"] == "current")
     schedule = {
         "type": "EventScheduled", "occurred_at": NOW, "source": "test",
         "payload": {"event_code": "fair-1", "title": "江戸川 matching fair",
