@@ -22,15 +22,17 @@ supplier offers it: fit, ward, credential and track record are then the same
 for every candidate, and the graph features decide. ``suggest`` also lists
 firms as buyers (when the member is itself a supplier); the evaluation keeps
 the suggestions made in the supplier role, in order. The envelopes are
-validated and applied by `matching.synthetic.bulk_load`, which leaves the
-state `AllianceGraph.apply` leaves without working out each registration's
+validated and applied by `AllianceGraph.bulk_load`, which leaves the state
+`AllianceGraph.apply` leaves without working out each registration's
 audience (quadratic in the number of firms).
 
-Two properties of the live recommender weigh on its score, and are measured
-as they are: ``suggest`` never suggests a firm's supply partners in either
-direction, so a new link that reverses an existing one (the customer's own
-customer becoming its supplier) is out of its reach; and the graph keeps one
-edge per pair of firms, so a pair that trades both ways is one link.
+The graph records the direction of every supply link, and ``suggest``
+excludes only a member's existing suppliers, as the baselines do: a new link
+that reverses an existing one (the customer's own customer becoming its
+supplier) is within its reach. The exposure cap is not applied (no
+`Exposure` is passed), so each customer is ranked on its own, as the
+baselines rank. Links carry the date of the snapshot they were first in, which
+the recency feature reads.
 
 Ties are broken by one random order of the nodes (seeded), the same for every
 recommender: the product's org ids are numbered in that order, as ``suggest``
@@ -59,7 +61,6 @@ import scipy.sparse as sparse
 from matching.errors import MatchingError
 from matching.graph import AllianceGraph
 from matching.ranking import Suggestion, suggest
-from matching.synthetic import bulk_load
 from schemas.capabilities import Capability
 from schemas.envelope import Envelope, new_envelope
 from schemas.fiscal import JST
@@ -378,7 +379,8 @@ class ProductRanker:
         order: Sequence[str],
         suggest_function: SuggestFunction = suggest,
     ) -> None:
-        self.graph: AllianceGraph = bulk_load(alliance_log(split, order))
+        self.graph = AllianceGraph()
+        self.graph.bulk_load(alliance_log(split, order))
         self._org_id = org_ids(order)
         self._node = {org: node for node, org in self._org_id.items()}
         self._suggest = suggest_function

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -48,6 +48,9 @@ EVENT_PREFIX = "event:"
 # Name of the node attribute that holds the node's weighted degree, kept up to
 # date on every edge change so that a local algorithm reads it in O(1).
 STRENGTH = "strength"
+# The same over org-org edges only (supply links and deals): the strength of
+# the walks that proximity takes, which leave meetings aside.
+ORG_STRENGTH = "org_strength"
 
 # Edge weights read by personalised PageRank. An org-org edge weighs the sum of
 # its relations: a supply link, plus each deal closed (at most MAX_COUNTED_DEALS
@@ -85,7 +88,10 @@ class AllianceGraph:
     ``G`` holds org nodes (id = org_id, ``kind="org"``) and meeting nodes
     (``event:<code>``, ``kind="event"``). Edges are org-org (``kind="supply"`` or
     ``kind="deal"``) or org-event (``kind="attended"``); each has a ``weight``,
-    and every node keeps its weighted degree in ``strength``.
+    and every node keeps its weighted degree in ``strength``. A supply edge
+    records its direction: ``supplied_by`` maps each end that supplies the other
+    to the date the link began (a pair can trade both ways), and
+    `suppliers_of` and `buyers_of` read it by org.
 
     Registered orgs are indexed by the capabilities they offer and need, by ward,
     and by whether they are *notable*: hold a credential of any status, or have
@@ -99,6 +105,9 @@ class AllianceGraph:
     orgs (its `audience`) are returned too.
 
     Attribute dicts returned by the accessors belong to the graph: read them only.
+
+    `bulk_load` applies a whole log without working out any audience, as a
+    service does when it starts, and leaves the same state as `apply`.
     """
 
     def __init__(self) -> None:
@@ -108,6 +117,11 @@ class AllianceGraph:
         self._offered_by: defaultdict[IndexKey, set[str]] = defaultdict(set)
         self._needed_by: defaultdict[IndexKey, set[str]] = defaultdict(set)
         self._declined: defaultdict[str, dict[str, list[datetime]]] = defaultdict(dict)
+        # Supply links by direction: org id to the org ids that supply it, and
+        # to the org ids it supplies.
+        self._suppliers_of: defaultdict[str, set[str]] = defaultdict(set)
+        self._buyers_of: defaultdict[str, set[str]] = defaultdict(set)
+        self._loading = False
         # Attributes of every org node, placeholders included, by org id: the
         # same dicts as G.nodes[org_id], reachable without NodeView's overhead.
         self._org_attrs: dict[str, dict[str, Any]] = {}
@@ -136,21 +150,46 @@ class AllianceGraph:
 
     # -- applying events ---------------------------------------------------------
 
-    def apply(self, envelope: Envelope) -> set[str]:
+    def apply(self, envelope: Envelope, *, audiences: bool = True) -> set[str]:
         """Apply one event; return the org ids whose suggestions it may change.
 
         Only registered orgs are returned. An event id seen before changes
         nothing and returns an empty set; event types the graph does not use are
-        recorded and ignored.
+        recorded and ignored. With ``audiences=False`` the orgs a new member,
+        credential or deal may now be suggested to are not worked out (nor
+        returned): the state is the same, at a fraction of the cost, for a
+        caller that refreshes everyone afterwards.
         """
         if envelope.event_id in self._applied:
             logger.debug("event %s already applied", envelope.event_id)
             return set()
         handler = self._handlers.get(envelope.type)
-        touched = handler(envelope.payload, envelope) if handler else set()
+        self._loading = not audiences
+        try:
+            touched = handler(envelope.payload, envelope) if handler else set()
+        finally:
+            self._loading = False
         self._applied.add(envelope.event_id)
         logger.debug("applied %s %s", envelope.type, envelope.event_id)
         return {org_id for org_id in touched if self.has_org(org_id)}
+
+    def bulk_load(self, envelopes: Iterable[Envelope]) -> int:
+        """Apply many envelopes in order, without finding whom each one touches.
+
+        The state left is the one `apply` leaves, event by event; only the
+        answers of `apply` are skipped: for a registration or a credential it is
+        the whole audience of the org, so a replay through `apply` costs time
+        quadratic in the number of orgs, and this one linear. The caller
+        refreshes every member's suggestions afterwards. Return how many
+        envelopes were applied (repeated event ids excepted).
+        """
+        applied = 0
+        for envelope in envelopes:
+            if envelope.event_id not in self._applied:
+                self.apply(envelope, audiences=False)
+                applied += 1
+        logger.info("bulk-loaded %d events", applied)
+        return applied
 
     def is_applied(self, event_id: str) -> bool:
         """Return whether an event id has been applied."""
@@ -181,17 +220,44 @@ class AllianceGraph:
             return set()
         touched = set()
         for v, edge in list(self.G.adj[alias].items()):
-            if v != into and not self.G.has_edge(into, v):
+            moved = v != into and not self.G.has_edge(into, v)
+            if moved:
                 self.G.add_edge(
                     into, v, **{k: x for k, x in edge.items() if k != "weight"}
                 )
                 self._set_weight(into, v, edge["weight"])
+            self._move_directions(alias, v, into if moved else None)
             self._drop_edge(alias, v)
             touched.add(v)
         attrs = self.G.nodes[alias]
         self._index(alias, attrs, add=False)
         attrs.update(registered=False, merged_into=into)
         return {t for t in touched if not t.startswith(EVENT_PREFIX)}
+
+    def _move_directions(self, alias: str, v: str, into: str | None) -> None:
+        """Give the supply directions of the edge (alias, v) to `into`, or drop
+        them when the edge is not moved."""
+        edge = self.G.edges[alias, v]
+        if "supplied_by" not in edge:
+            return
+        for supplier in edge["supplied_by"]:
+            self._index_direction(supplier, v if supplier == alias else alias, False)
+        if into is None:
+            return
+        moved: dict[str, date] = {}
+        self.G.edges[into, v]["supplied_by"] = moved
+        for supplier, since in edge["supplied_by"].items():
+            supplier = into if supplier == alias else supplier
+            buyer = v if supplier == into else into
+            self._add_direction(moved, supplier, buyer, since)
+
+    def _index_direction(self, supplier: str, buyer: str, add: bool) -> None:
+        if add:
+            self._suppliers_of[buyer].add(supplier)
+            self._buyers_of[supplier].add(buyer)
+        else:
+            self._suppliers_of[buyer].discard(supplier)
+            self._buyers_of[supplier].discard(buyer)
 
     def _on_profile_updated(
         self, p: OrganisationProfileUpdated, envelope: Envelope
@@ -301,10 +367,22 @@ class AllianceGraph:
     def _on_supplier_unlinked(
         self, p: SupplierUnlinked, envelope: Envelope
     ) -> set[str]:
+        """End the link in the direction given; a link the other way stays."""
         if not self.G.has_edge(p.buyer_id, p.supplier_id):
             return set()
         edge = self.G.edges[p.buyer_id, p.supplier_id]
-        edge.update(supply=False, until=p.until)
+        if p.supplier_id not in edge["supplied_by"]:
+            return set()
+        del edge["supplied_by"][p.supplier_id]
+        self._index_direction(p.supplier_id, p.buyer_id, False)
+        self._org_attrs[p.supplier_id]["newest_supply"] = max(
+            (self.G.edges[p.supplier_id, b]["supplied_by"][p.supplier_id]
+             for b in self._buyers_of[p.supplier_id]),
+            default=None,
+        )  # fmt: skip
+        edge["until"] = p.until
+        if not edge["supplied_by"]:
+            edge["supply"] = False
         self._reweigh(p.buyer_id, p.supplier_id)
         if edge["weight"] == 0:
             self._drop_edge(p.buyer_id, p.supplier_id)
@@ -325,28 +403,42 @@ class AllianceGraph:
             since=p.since,
             green_procurement_required=p.green_procurement_required,
         )
-        self._reweigh(p.buyer_id, p.supplier_id)
+        self._add_direction(edge["supplied_by"], p.supplier_id, p.buyer_id, p.since)
         return {p.buyer_id, p.supplier_id}
 
     def _on_support(self, p: SupportProvided, envelope: Envelope) -> set[str]:
         """Record support on the supply link, creating the link if undeclared."""
         edge = self._org_edge(p.buyer_id, p.supplier_id)
         touched: set[str] = set()
-        if not edge["supply"]:
+        if p.supplier_id not in edge["supplied_by"]:
             logger.warning(
                 "support %s names an undeclared supply link %s -> %s; linking them",
                 envelope.event_id,
                 p.buyer_id,
                 p.supplier_id,
             )
-            edge.update(supply=True, buyer=p.buyer_id, supplier=p.supplier_id)
-            edge.update(category=None, since=p.provided_on)
-            edge.update(green_procurement_required=False)
-            self._reweigh(p.buyer_id, p.supplier_id)
+            if not edge["supply"]:
+                edge.update(supply=True, buyer=p.buyer_id, supplier=p.supplier_id)
+                edge.update(category=None, since=p.provided_on)
+                edge.update(green_procurement_required=False)
+            self._add_direction(
+                edge["supplied_by"], p.supplier_id, p.buyer_id, p.provided_on
+            )
             touched = {p.buyer_id, p.supplier_id}
         if all(s["event_id"] != envelope.event_id for s in edge["support"]):
             edge["support"].append(_support_entry(p, envelope.event_id))
         return touched
+
+    def _add_direction(
+        self, directions: dict[str, date], supplier: str, buyer: str, since: date
+    ) -> None:
+        """Record that `supplier` supplies `buyer` since a date, and reweigh."""
+        directions[supplier] = since
+        self._index_direction(supplier, buyer, True)
+        attrs = self._org_attrs[supplier]
+        if attrs["newest_supply"] is None or attrs["newest_supply"] < since:
+            attrs["newest_supply"] = since
+        self._reweigh(buyer, supplier)
 
     def _on_match_suggested(self, p: MatchSuggested, envelope: Envelope) -> set[str]:
         if p.match_id in self.matches or p.org_id == p.candidate_id:
@@ -432,9 +524,10 @@ class AllianceGraph:
             suggested=0,
             deals=0,
             notable=False,
+            newest_supply=None,
         )
         self._org_attrs[org_id] = self.G.nodes[org_id]
-        self._org_attrs[org_id][STRENGTH] = 0.0
+        self._org_attrs[org_id].update({STRENGTH: 0.0, ORG_STRENGTH: 0.0})
 
     def _ensure_event(self, event_code: str) -> str:
         node = event_node(event_code)
@@ -449,7 +542,7 @@ class AllianceGraph:
                 ward=None,
                 starts_at=None,
             )
-            self.G.nodes[node][STRENGTH] = 0.0
+            self.G.nodes[node].update({STRENGTH: 0.0, ORG_STRENGTH: 0.0})
         return node
 
     def _org_edge(self, u: str, v: str) -> dict[str, Any]:
@@ -458,7 +551,7 @@ class AllianceGraph:
         self._ensure_org(v)
         if not self.G.has_edge(u, v):
             self.G.add_edge(u, v, kind="deal", supply=False, deal=False, deals=0)
-            self.G.edges[u, v]["support"] = []
+            self.G.edges[u, v].update(support=[], supplied_by={})
             self._set_weight(u, v, 0.0)
         attrs: dict[str, Any] = self.G.edges[u, v]
         return attrs
@@ -474,8 +567,12 @@ class AllianceGraph:
         edge = self.G.edges[u, v]
         delta = weight - edge.get("weight", 0.0)
         edge["weight"] = weight
-        self.G.nodes[u][STRENGTH] += delta
-        self.G.nodes[v][STRENGTH] += delta
+        nodes = self.G.nodes
+        nodes[u][STRENGTH] += delta
+        nodes[v][STRENGTH] += delta
+        if edge["kind"] != "attended":
+            nodes[u][ORG_STRENGTH] += delta
+            nodes[v][ORG_STRENGTH] += delta
 
     def _index(self, org_id: str, attrs: dict[str, Any], *, add: bool) -> None:
         """Add a registered org to (or remove it from) the capability indexes."""
@@ -557,9 +654,11 @@ class AllianceGraph:
     def audience(self, org_id: str) -> set[str]:
         """Return the orgs that could be suggested this org (its profile, credentials
         and record change their lists): those needing what it offers, and those
-        offering what it needs."""
+        offering what it needs. No one while `bulk_load` runs."""
         attrs = self.G.nodes.get(org_id)
-        if attrs is None or attrs["kind"] != "org" or not attrs.get("registered"):
+        if self._loading or attrs is None or attrs["kind"] != "org":
+            return set()
+        if not attrs.get("registered"):
             return set()
         found: set[str] = set()
         for capability in attrs["offers"]:
@@ -581,6 +680,19 @@ class AllianceGraph:
             return set()
         adj = self.G.adj[org_id]
         return {v for v, edge in adj.items() if edge.get("supply", False)}
+
+    def suppliers_of(self, org_id: str) -> Set[str]:
+        """Return the orgs that supply this org (read only)."""
+        return self._suppliers_of.get(org_id, _EMPTY)
+
+    def newest_supply(self, org_id: str) -> date | None:
+        """Return when the newest supply link the org supplies in began."""
+        attrs = self._org_attrs.get(org_id)
+        return attrs["newest_supply"] if attrs else None
+
+    def buyers_of(self, org_id: str) -> Set[str]:
+        """Return the orgs this org supplies (read only)."""
+        return self._buyers_of.get(org_id, _EMPTY)
 
     def attendees(self, node: str) -> set[str]:
         """Return the orgs that attended a meeting."""

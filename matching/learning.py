@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 MIN_OUTCOMES = 200
 MIN_OF_EACH = 20
@@ -29,6 +30,8 @@ L2 = 1.0
 MAX_ITERATIONS = 50
 TOLERANCE = 1e-9
 WEIGHT_DIGITS = 4
+
+K = TypeVar("K", bound=str)  # the names of the features
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,13 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class LearntWeights:
+class LearntWeights(Generic[K]):
     """Weights for ranking, and what they were learnt from."""
 
-    weights: dict[str, float]
+    weights: dict[K, float]
     outcomes: int
     deals: int
-    coefficients: dict[str, float]
+    coefficients: dict[K, float]
 
     @property
     def model_version(self) -> str:
@@ -55,8 +58,8 @@ class LearntWeights:
 
 
 def learn_weights(
-    outcomes: Sequence[Outcome], prior: Mapping[str, float]
-) -> LearntWeights | None:
+    outcomes: Sequence[Outcome], prior: Mapping[K, float]
+) -> LearntWeights[K] | None:
     """Return weights learnt from the outcomes, or None while they are too few
     (fewer than MIN_OUTCOMES, or fewer than MIN_OF_EACH deals or non-deals).
 

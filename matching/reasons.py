@@ -20,12 +20,21 @@ from schemas.wards import WARDS, ward_distance
 logger = logging.getLogger(__name__)
 
 ReasonKind = Literal[
-    "fit", "proximity", "shared_events", "ward", "credential", "track_record"
+    "fit",
+    "proximity",
+    "co_customers",
+    "shared_events",
+    "ward",
+    "credential",
+    "track_record",
+    "recency",
 ]
 Role = Literal["supplier", "buyer"]
 
 # How many meetings a shared-events sentence names before it counts the rest.
 MAX_NAMED_EVENTS = 3
+# How many firms a co-customers sentence names.
+MAX_NAMED_FIRMS = 2
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,41 @@ def proximity_reason(
         text_en = "Close to you in the alliance's network of partners and meetings."
         text_ja = "アライアンスの取引と交流のつながりの中で、貴社の近くにいます。"
     return Reason("proximity", contribution, evidence, text_en, text_ja)
+
+
+def co_customers_reason(
+    graph: AllianceGraph, org_id: str, candidate_id: str, contribution: float
+) -> Reason:
+    """Explain which firms buy from the candidate and from the member's suppliers."""
+    mine = graph.suppliers_of(org_id)
+    peers = sorted(
+        c
+        for c in graph.buyers_of(candidate_id)
+        if c != org_id and not mine.isdisjoint(graph.suppliers_of(c))
+    )
+    named = peers[:MAX_NAMED_FIRMS]
+    evidence = {"co_customers": len(peers), "named": named}
+    if named:
+        en, ja = _labels(graph, named, "en"), _labels(graph, named, "ja")
+        more_en = f" and {len(peers) - len(named)} more" if len(peers) > 2 else ""
+        more_ja = f"など{len(peers)}社" if len(peers) > 2 else ""
+        text_en = _end(
+            f"Supplies {join_en(en)}{more_en}, which buy from your suppliers too"
+        )
+        text_ja = f"貴社の仕入先から同じく仕入れている{'、'.join(ja)}{more_ja}に供給しています。"
+    else:
+        text_en = "Supplies firms that buy from the same suppliers as you."
+        text_ja = "貴社と同じ仕入先から仕入れている企業に供給しています。"
+    return Reason("co_customers", contribution, evidence, text_en, text_ja)
+
+
+def recency_reason(newest: date, contribution: float) -> Reason:
+    """Explain that the candidate began supplying someone lately."""
+    day = newest.isoformat()
+    text_en = f"Began a new supply relationship on {day}: active in business now."
+    text_ja = f"{day}に新たな取引を始めており、現在も活発に事業を行っています。"
+    evidence = {"newest_supply": day}
+    return Reason("recency", contribution, evidence, text_en, text_ja)
 
 
 def shared_events_reason(

@@ -52,7 +52,6 @@ from schemas.fiscal import JST
 from schemas.wards import WARDS
 
 __all__ = [
-    "BulkLoadGraph",
     "LogEntry",
     "SyntheticLog",
     "SyntheticSpec",
@@ -314,32 +313,15 @@ def build_graph(
 def bulk_load(
     log: Iterable[Envelope], *, progress: Callable[[int], None] | None = None
 ) -> AllianceGraph:
-    """Apply envelopes in order to a new graph, skipping every audience lookup.
+    """Return a new graph with the envelopes applied by `AllianceGraph.bulk_load`.
 
     The graph ends in the state `AllianceGraph.apply` would leave; only what
     `apply` returns while loading (whom each event touches) is left out, which
     makes loading linear in the size of the log.
     """
-    graph = BulkLoadGraph()
-    for envelope in _reported(log, progress):
-        graph.apply(envelope)
-    graph.loading = False
+    graph = AllianceGraph()
+    graph.bulk_load(_reported(log, progress))
     return graph
-
-
-class BulkLoadGraph(AllianceGraph):
-    """An alliance graph that, while `loading`, finds no audience for an event.
-
-    `AllianceGraph.audience` only reads the graph: leaving it out changes what
-    `apply` returns, never the state it leaves. Once `loading` is off, the graph
-    behaves as an `AllianceGraph` in every way.
-    """
-
-    loading = True
-
-    def audience(self, org_id: str) -> set[str]:
-        """Return no one while loading, else the orgs that could be suggested it."""
-        return set() if self.loading else super().audience(org_id)
 
 
 def _reported(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import random
-import re
 import resource
 import statistics
 import sys
 import time
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +28,6 @@ logger = logging.getLogger(__name__)
 # The moment suggestions are computed for in the benchmark.
 BENCH_NOW = datetime(2026, 10, 1, 9, 0, tzinfo=JST)
 TARGET_RATIO = 20.0
-SNAPSHOT_NAME = re.compile(r"^A_(\d{4})_(\d{2})_(\d{2})\.csv$")
-SNAPSHOT_HEADER = ["supplier", "customer"]
 # The names of matching.evaluation.BASELINES, kept here so that the command line
 # starts without importing NumPy and SciPy.
 DEFAULT_BASELINES = (
@@ -256,6 +252,7 @@ def evaluate(
     """Score suggestions and baselines on new links of a dated supply network."""
     from matching import evaluation
     from matching.evaluation import BASELINES, EvaluationError, make_split
+    from matching.snapshots import read_snapshots
 
     names = [name for name in baselines.split(",") if name]
     unknown = sorted(set(names) - set(BASELINES))
@@ -276,41 +273,6 @@ def evaluate(
     except EvaluationError as err:
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps(report.to_dict()) if as_json else _report_text(report))
-
-
-def read_snapshots(
-    directory: Path, *, until: date | None = None
-) -> dict[date, list[tuple[str, str]]]:
-    """Read the snapshots of a folder, those dated up to `until` if given.
-
-    Raises:
-        EvaluationError: if a snapshot's header is not ``supplier,customer``.
-    """
-    snapshots = {}
-    for path in sorted(directory.iterdir()):
-        day = snapshot_date(path.name)
-        if day is None or (until is not None and day > until):
-            continue
-        snapshots[day] = _read_snapshot(path)
-        logger.info("read %s: %d links", path.name, len(snapshots[day]))
-    return snapshots
-
-
-def snapshot_date(name: str) -> date | None:
-    """Return the date of a snapshot file name ``A_YYYY_MM_DD.csv``, else None."""
-    found = SNAPSHOT_NAME.match(name)
-    return date(*map(int, found.groups())) if found else None
-
-
-def _read_snapshot(path: Path) -> list[tuple[str, str]]:
-    from matching.evaluation import EvaluationError
-
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = csv.reader(f)
-        header = [cell.strip() for cell in next(rows, [])]
-        if header != SNAPSHOT_HEADER:
-            raise EvaluationError(f"{path.name}: header must be supplier,customer")
-        return [(row[0].strip(), row[1].strip()) for row in rows if len(row) >= 2]
 
 
 class _ProgressBars:

@@ -29,8 +29,8 @@ from matching.evaluation import (
     score_rankings,
     tie_order,
 )
+from matching.snapshots import read_snapshots
 from services.cli_bench import evaluate as evaluate_command
-from services.cli_bench import read_snapshots
 
 SHARED_SNAPSHOTS = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "supply-network-cn"

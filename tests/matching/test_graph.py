@@ -305,3 +305,56 @@ def test_apply_credential_touches_members_that_could_be_suggested_it(log):
     )
 
     assert touched == {"seller", "buyer"}
+
+
+def test_apply_supply_link_records_its_direction(log):
+    graph = log.build(
+        [log.register("a"), log.register("b"), log.register("c"), log.link("a", "b")]
+    )
+
+    graph.apply(log.link("c", "a"))  # a supplies c and buys from b
+
+    assert graph.suppliers_of("a") == {"b"}
+    assert graph.buyers_of("a") == {"c"}
+    assert graph.supply_partners("a") == {"b", "c"}
+    assert graph.G.edges["a", "b"]["supplied_by"] == {"b": date(2024, 4, 1)}
+
+
+def test_unlink_ends_one_direction_of_a_pair_trading_both_ways(log):
+    graph = log.build(
+        [log.register("a"), log.register("b"), log.link("a", "b"), log.link("b", "a")]
+    )
+    unlinked = {"buyer_id": "a", "supplier_id": "b", "until": date(2026, 3, 31)}
+
+    touched = graph.apply(log.make("SupplierUnlinked", unlinked))
+
+    assert touched == {"a", "b"}
+    assert graph.suppliers_of("a") == set()
+    assert graph.suppliers_of("b") == {"a"}
+    assert graph.G.edges["a", "b"]["supply"] is True
+
+
+def test_bulk_load_leaves_the_state_of_apply_one_by_one(log):
+    envelopes = [
+        log.register("a", offers=["solar"]),
+        log.register("b", needs=["solar"]),
+        log.register("c", offers=["hvac"], needs=["solar"]),
+        log.link("b", "a"),
+        log.link("a", "c"),
+        log.credential("a", "iso_14001"),
+        log.attend("a", "fair"),
+        log.attend("b", "fair"),
+        log.suggested("m1", "b", "c"),
+        log.closed("m1"),
+    ]
+    one_by_one = log.build(envelopes)
+    bulk = AllianceGraph()
+
+    applied = bulk.bulk_load([*envelopes, envelopes[3]])
+
+    assert applied == len(envelopes)
+    assert dict(bulk.G.nodes(data=True)) == dict(one_by_one.G.nodes(data=True))
+    assert list(bulk.G.edges(data=True)) == list(one_by_one.G.edges(data=True))
+    assert bulk.suppliers_of("a") == one_by_one.suppliers_of("a") == {"c"}
+    assert bulk.audience("a") == one_by_one.audience("a") == {"b", "c"}
+    assert bulk.apply(log.register("d", needs=["solar"])) >= {"d", "a"}

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.errors import UnknownOrganisation
-from matching.ranking import MODEL_VERSION, WEIGHTS, suggest
+from matching.ranking import MODEL_VERSION, WEIGHTS, Exposure, suggest
 
 FAIR = "Chiyoda matching fair 2026"
 
@@ -70,20 +70,35 @@ def test_suggest_cold_start_scores_fit_ward_credential_and_prior(log):
     result = suggest(graph, "m", now=log.now)
 
     assert [(s.candidate_id, s.score) for s in result] == [
-        ("b-rec", 0.375),  # 0.35 * 1 + 0.10 * 1/4
-        ("s-both", 0.375),  # 0.35 * 1 + 0.10 * 1/4; tie broken by id
-        ("s-led", 0.35),  # 0.35 * 1/2 + 0.10 * 1/2 + 0.10 * 4/4 + 0.10 * 1/4
+        ("b-rec", 0.32),  # 0.30 * 1 + 0.08 * 1/4
+        ("s-both", 0.32),  # 0.30 * 1 + 0.08 * 1/4; tie broken by id
+        ("s-led", 0.305),  # 0.30 * 1/2 + 0.09 * 1/2 + 0.09 * 4/4 + 0.08 * 1/4
     ]
     kinds = {r.kind for s in result for r in s.reasons}
     assert kinds == {"fit", "ward", "credential", "track_record"}
 
 
-def test_suggest_excludes_orgs_linked_by_supply_either_way(log):
-    graph = alliance(log, log.link("m", "s-led"), log.link("b-rec", "m"))
+def test_suggest_excludes_the_members_suppliers(log):
+    graph = alliance(log, log.link("m", "s-led"))
 
     result = suggest(graph, "m", now=log.now)
 
-    assert ids(result) == ["s-both"]
+    assert "s-led" not in ids(result)
+
+
+def test_suggest_offers_a_members_buyer_only_as_its_supplier(log):
+    graph = alliance(
+        log,
+        log.register("b-both", offers=["hvac"], needs=["recycling"]),
+        log.link("b-rec", "m"),
+        log.link("b-both", "m"),
+    )
+
+    result = suggest(graph, "m", now=log.now)
+
+    assert "b-rec" not in ids(result)  # it only fits as a buyer
+    assert by_id(result, "b-both").role == "supplier"
+    assert by_id(result, "b-both").categories == ["hvac"]
 
 
 def test_suggest_excludes_a_pair_declined_within_180_days_both_ways(log):
@@ -186,14 +201,16 @@ def test_suggest_shared_meeting_raises_rank_and_is_named(log):
     )
 
     result = suggest(graph, "m", now=log.now)
+    plain = suggest(alliance(log), "m", now=log.now)
 
-    first = result[0]
-    shared = reason(first, "shared_events")
-    assert first.candidate_id == "s-led"
+    met = by_id(result, "s-led")
+    shared = reason(met, "shared_events")
+    assert met.score > by_id(plain, "s-led").score
     assert shared.text_en == f"Both took part in '{FAIR}'."
     assert shared.text_ja == f"「{FAIR}」に両社とも参加しました。"
     assert shared.evidence["events"][0]["event_code"] == "fair"
-    assert reason(first, "proximity").contribution == WEIGHTS["proximity"]
+    # A meeting counts once, as shared events: proximity walks supply links.
+    assert "proximity" not in {r.kind for r in met.reasons}
 
 
 def test_suggest_many_shared_meetings_names_the_latest_three(log):
@@ -219,20 +236,79 @@ def test_suggest_many_shared_meetings_names_the_latest_three(log):
     )
 
 
-def test_suggest_proximity_reason_names_the_common_partner(log):
+def test_suggest_proximity_reason_names_the_partners_on_the_way(log):
     graph = alliance(
         log,
         log.register("x", name="銀座商事株式会社", name_en="Ginza Trading"),
-        log.link("m", "x"),
-        log.link("s-both", "x"),
+        log.register("y", name="有楽産業", name_en="Yuraku Sangyo"),
+        log.link("m", "x"),  # x supplies m
+        log.link("y", "x"),  # and y
+        log.link("y", "s-both"),  # s-both supplies y: three steps from m
     )
 
     result = suggest(graph, "m", now=log.now)
 
     proximity = reason(by_id(result, "s-both"), "proximity")
-    assert proximity.text_en == "Connected to you through Ginza Trading."
-    assert proximity.text_ja == "銀座商事株式会社を通じて貴社とつながっています。"
-    assert proximity.evidence["path"] == ["m", "x", "s-both"]
+    assert proximity.text_en == (
+        "Connected to you through Ginza Trading and Yuraku Sangyo."
+    )
+    assert proximity.text_ja == (
+        "銀座商事株式会社、有楽産業を通じて貴社とつながっています。"
+    )
+    assert proximity.evidence["path"] == ["m", "x", "y", "s-both"]
+
+
+def test_suggest_co_customers_reason_names_the_firm_buying_from_both(log):
+    graph = alliance(
+        log,
+        log.register("x", name="銀座商事株式会社", name_en="Ginza Trading"),
+        log.register("y", name="有楽産業", name_en="Yuraku Sangyo"),
+        log.link("m", "x"),
+        log.link("y", "x"),
+        log.link("y", "s-both"),
+    )
+
+    result = suggest(graph, "m", now=log.now)
+
+    co = reason(by_id(result, "s-both"), "co_customers")
+    assert co.text_en == ("Supplies Yuraku Sangyo, which buy from your suppliers too.")
+    assert co.text_ja == "貴社の仕入先から同じく仕入れている有楽産業に供給しています。"
+    assert co.evidence == {"co_customers": 1, "named": ["y"]}
+    assert "co_customers" not in {r.kind for r in by_id(result, "s-led").reasons}
+
+
+def test_suggest_even_walks_give_no_proximity(log):
+    graph = alliance(
+        log,
+        log.register("x", name="銀座商事株式会社", name_en="Ginza Trading"),
+        log.link("m", "x"),
+        log.link("s-both", "x"),  # s-both buys from m's supplier: a competitor
+    )
+
+    result = suggest(graph, "m", now=log.now)
+
+    assert "proximity" not in {r.kind for r in by_id(result, "s-both").reasons}
+
+
+def test_suggest_recency_reason_dates_the_newest_supply_link(log):
+    graph = alliance(
+        log,
+        log.register("x"),
+        log.register("y"),
+        log.link("m", "x"),
+        log.link("y", "x"),
+        log.link("y", "s-both"),
+    )
+
+    result = suggest(graph, "m", now=log.now)
+
+    recency = reason(by_id(result, "s-both"), "recency")
+    assert recency.evidence == {"newest_supply": "2024-04-01"}
+    assert recency.text_en == (
+        "Began a new supply relationship on 2024-04-01: active in business now."
+    )
+    # 2024-04-01 to 2026-10-01 is 913 days: 2 ** (-913 / 365) of the weight.
+    assert recency.contribution == round(WEIGHTS["recency"] * 0.5 ** (913 / 365), 4)
 
 
 def test_suggest_proximity_reason_recalls_an_earlier_deal(log):
@@ -342,15 +418,16 @@ def test_suggest_finds_a_far_candidate_lifted_by_its_deals(log):
         [
             log.register("w", ward="13101", needs=["solar", "hvac"]),
             log.register("near", ward="13101", offers=["solar"]),
-            log.credential("near", "iso_14001"),  # 0.175 + 0.1 + 0.1 + 0.025 = 0.4
+            # near: 0.15 + 0.09 + 0.09 * 2/4 + 0.02 = 0.305
+            log.credential("near", "local_scheme"),
             log.register("far", ward="13123", offers=["solar", "hvac"]),
-            *history,  # far: 0.35 + 0.1 * (3 + 1) / (3 + 4) = 0.4071
+            *history,  # far: 0.30 + 0.08 * (3 + 1) / (3 + 4) = 0.3457
         ]
     )
 
     result = suggest(graph, "w", limit=1, now=log.now)
 
-    assert [(s.candidate_id, s.score) for s in result] == [("far", 0.4071)]
+    assert [(s.candidate_id, s.score) for s in result] == [("far", 0.3457)]
 
 
 def test_suggest_ties_are_broken_by_org_id_whatever_the_log_order(log):
@@ -386,7 +463,6 @@ def test_suggest_reasons_are_positive_sorted_and_add_up_to_the_score(log):
     result = suggest(graph, "m", now=log.now)
 
     assert [r.kind for r in by_id(result, "s-near").reasons] == [
-        "proximity",
         "fit",
         "ward",
         "shared_events",
@@ -403,7 +479,7 @@ def test_suggest_reasons_are_positive_sorted_and_add_up_to_the_score(log):
 def test_suggestion_to_dict_round_trips_through_json(log):
     graph = alliance(log, log.attend("m", "fair"), log.attend("s-led", "fair"))
 
-    data = suggest(graph, "m", now=log.now)[0].to_dict()
+    data = by_id(suggest(graph, "m", now=log.now), "s-led").to_dict()
 
     assert json.loads(json.dumps(data)) == data
     assert data["candidate_id"] == "s-led"
@@ -486,3 +562,67 @@ def test_suggest_pruned_top_matches_scoring_every_candidate(
         assert top == everyone[:limit]
         ranks = [(-s.score, s.candidate_id) for s in everyone]
         assert ranks == sorted(ranks)
+
+
+def crowd(log, members):
+    """Return an alliance where one supplier, 'star', beats every other for all."""
+    envelopes = [
+        log.register("star", offers=["solar"]),
+        log.credential("star", "iso_14001"),
+        log.register("plain", ward="13123", offers=["solar"]),
+    ]
+    for n in range(members):
+        envelopes.append(log.register(f"m{n:02d}", needs=["solar"]))
+    return log.build(envelopes)
+
+
+def test_suggest_without_exposure_gives_the_popular_supplier_every_top_slot(log):
+    graph = crowd(log, 30)
+
+    tops = [suggest(graph, f"m{n:02d}", now=log.now)[0] for n in range(30)]
+
+    assert {s.candidate_id for s in tops} == {"star"}
+
+
+def test_suggest_exposure_caps_the_lists_a_candidate_is_in(log):
+    graph = crowd(log, 24)
+    exposure = Exposure(share=0.05, min_lists=10)
+
+    lists = [
+        ids(suggest(graph, f"m{n:02d}", limit=1, now=log.now, exposure=exposure))
+        for n in range(24)
+    ]
+
+    # Each is in at most 10 lists (5 % of 24 is less); the last members wait.
+    assert lists == [["star"]] * 10 + [["plain"]] * 10 + [[]] * 4
+    assert (exposure.count("star"), exposure.count("plain")) == (10, 10)
+
+
+def test_exposure_keeps_a_candidate_in_the_lists_it_is_in_and_frees_slots(log):
+    graph = crowd(log, 3)
+    exposure = Exposure(min_lists=1)
+    suggest(graph, "m00", limit=1, now=log.now, exposure=exposure)
+
+    again = suggest(graph, "m00", limit=1, now=log.now, exposure=exposure)
+    other = suggest(graph, "m01", limit=1, now=log.now, exposure=exposure)
+    exposure.forget("m00")
+    freed = suggest(graph, "m02", limit=1, now=log.now, exposure=exposure)
+
+    assert (ids(again), ids(other), ids(freed)) == (["star"], ["plain"], ["star"])
+
+
+def test_suggest_takes_the_weights_it_is_given(log):
+    graph = alliance(log, log.credential("s-led", "iso_14001"))
+
+    result = suggest(graph, "m", now=log.now, weights={"credential": 1.0})
+
+    assert [(s.candidate_id, s.score) for s in result[:1]] == [("s-led", 1.0)]
+    assert [r.kind for r in result[0].reasons] == ["credential"]
+
+
+@pytest.mark.parametrize("weights", [{"fit": -0.1}, {"charm": 0.5}])
+def test_suggest_refuses_negative_or_unknown_weights(log, weights):
+    graph = alliance(log)
+
+    with pytest.raises(ValueError):
+        suggest(graph, "m", now=log.now, weights=weights)
