@@ -128,7 +128,8 @@ def choose_members(
 
 
 async def wait_until_processed(platform: Platform, settings: Settings) -> None:
-    """Wait until the worker and the graph service have read every message."""
+    """Wait until the worker and the graph service have read every message and
+    the graph service has refreshed every suggestion they change."""
     prefix = settings.topic_prefix
     worker_topics = [topic_name(prefix, s) for s in PROJECTED_STREAMS]
     graph_topics = {topic_name(prefix, s) for s in CONSUMED_STREAMS}
@@ -143,7 +144,7 @@ async def wait_until_processed(platform: Platform, settings: Settings) -> None:
                 platform.check_children()
                 done = await _done(redis, keys, ends, graph_topics)
                 bar.update(done - bar.n)
-                if done >= total:
+                if done >= total and await _suggestions_current(redis, keys):
                     return
                 if time.monotonic() > deadline:
                     raise ServiceError(
@@ -152,6 +153,11 @@ async def wait_until_processed(platform: Platform, settings: Settings) -> None:
                 await asyncio.sleep(0.3)
     finally:
         await redis.aclose()
+
+
+async def _suggestions_current(redis: Redis, keys: Keys) -> bool:
+    """Whether the graph service has refreshed everyone its events concern."""
+    return bool(await redis.hget(keys.status(GRAPH), "caught_up") == b"1")
 
 
 async def _done(

@@ -5,8 +5,19 @@ writes the wards' KPIs to Redis whenever they change.
 
 It reads every partition of the graph's topics from the beginning (the log is the
 record), applies each event to one :class:`AllianceGraph`, and recomputes the
-suggestions of the organisations that a change touches. While it is catching up
-it gathers the touched organisations and refreshes them in one pass.
+suggestions of the organisations that a change touches, in two queues:
+
+- the parties of an event (the member that registered or changed, both sides
+  of a link, a match or a deal) are refreshed at the next refresh, within about
+  ``refresh_every_s``: what a member just did shows in its own suggestions;
+- its audience (the members a new supplier, credential or deal may now be
+  suggested to) is refreshed in the background, a chunk at a time between
+  polls, so a change seen by thousands never delays the next event.
+
+While it is behind the log (at start, or when a burst arrives) it applies events
+without working out their audiences, which costs time quadratic in the number of
+members, and refreshes every member in the background once instead. It says in
+Redis whether the suggestions reflect the whole log (``/readyz`` reports it).
 """
 
 from __future__ import annotations
@@ -15,8 +26,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -24,7 +36,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from matching.graph import AllianceGraph
-from matching.ranking import MODEL_VERSION, suggest
+from matching.learning import learn_weights
+from matching.ranking import MODEL_VERSION, WEIGHTS, Exposure, Suggestion, suggest
+from matching.reasons import ReasonKind
 from schemas.envelope import InvalidMessage, decode
 from schemas.errors import AllianceError
 from schemas.topics import GRAPH_STREAMS, Stream, topic_name
@@ -38,6 +52,17 @@ GRAPH = "graph"
 CONSUMED_STREAMS = (*GRAPH_STREAMS, Stream.REPORTS)
 REFRESH_CHUNK = 200
 KPI_EVERY_S = 10.0
+POLL_RECORDS = 5000
+# A poll that returns this many records means the service is behind the log.
+BURST_RECORDS = 1000
+# Background refreshes run this long at most between two polls.
+BACKGROUND_SLICE_S = 0.2
+# The payload fields that name an event's parties.
+PARTY_FIELDS = ("org_id", "buyer_id", "supplier_id", "candidate_id")
+# Weights are learnt again once finished matches have grown by this share (or
+# by RELEARN_MIN of them), not at every outcome: a new model refreshes everyone.
+RELEARN_SHARE = 0.1
+RELEARN_MIN = 20
 
 
 class GraphService:
@@ -61,10 +86,17 @@ class GraphService:
         self._topics = [topic_name(topic_prefix, s) for s in CONSUMED_STREAMS]
         self._limit = limit
         self._refresh_every_s = refresh_every_s
-        self._pending: set[str] = set()
+        self._urgent: set[str] = set()
+        self._background: set[str] = set()
+        self._everyone = False
         self._positions: dict[str, int] = {}
         self._kpis_written = 0.0
         self.caught_up = False
+        self._status_written = False
+        self.exposure = Exposure()
+        self.weights: dict[ReasonKind, float] = dict(WEIGHTS)
+        self.model_version = MODEL_VERSION
+        self._learnt_from = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
@@ -99,21 +131,35 @@ class GraphService:
         last_refresh = time.monotonic()
         progressed = False
         while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            busy = bool(self._background or self._everyone)
+            batches = await consumer.getmany(
+                timeout_ms=0 if busy else 200, max_records=POLL_RECORDS
+            )
+            count = sum(len(records) for records in batches.values())
+            behind = count >= BURST_RECORDS or not self.caught_up
             for records in batches.values():
                 for record in records:
                     self._apply(
-                        record.topic, record.partition, record.offset, record.value
-                    )
-                    progressed = True
-            idle = not batches
+                        record.topic, record.partition, record.offset, record.value,
+                        audiences=not behind,
+                    )  # fmt: skip
+            progressed = progressed or count > 0
+            idle = count == 0
             due = time.monotonic() - last_refresh >= self._refresh_every_s
             if (progressed or self.kpis.changed) and (idle or due):
-                await self._refresh_with_retry(caught_up=idle)
+                await self._with_retry(partial(self.refresh, caught_up=idle))
                 last_refresh, progressed = time.monotonic(), False
+            elif idle and busy:
+                await self._with_retry(self._refresh_background)
 
     def _apply(
-        self, topic: str, partition: int, offset: int, value: bytes | None
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        *,
+        audiences: bool = True,
     ) -> None:
         self._positions[f"{topic}:{partition}"] = offset + 1
         try:
@@ -121,19 +167,24 @@ class GraphService:
         except InvalidMessage:
             return  # the worker sends it to the dead-letter topic
         self.kpis.apply(env)
+        parties = {str(v) for f in PARTY_FIELDS if (v := getattr(env.payload, f, None))}
         try:
-            self._pending |= self.graph.apply(env)
+            touched = self.graph.apply(env, audiences=audiences)
+            self._everyone = self._everyone or not audiences
         except AllianceError as err:
             logger.warning(
                 "event %s at %s/%d offset %d not applied to the graph: %s",
                 env.event_id, topic, partition, offset, err,
             )  # fmt: skip
+            return
+        self._urgent |= parties
+        self._background |= touched - parties
 
-    async def _refresh_with_retry(self, *, caught_up: bool) -> None:
+    async def _with_retry(self, step: Callable[[], Awaitable[None]]) -> None:
         delay = 0.1
         while True:
             try:
-                await self.refresh(caught_up=caught_up)
+                await step()
                 return
             except (RedisError, OSError) as err:
                 logger.warning("Redis unavailable (%s); retrying in %.1f s", err, delay)
@@ -151,30 +202,77 @@ class GraphService:
             logger.info("wrote KPIs in %.2f s", self._kpis_written - started)
 
     async def refresh(self, *, caught_up: bool = True) -> None:
-        """Write fresh suggestions of every pending organisation, and the KPIs
-        when due; then the progress, but only once both reflect it."""
-        pending = sorted(o for o in self._pending if self.graph.has_org(o))
+        """Write fresh suggestions of the parties of the events applied since the
+        last refresh, and the KPIs when due; then the progress, but only once
+        both reflect it. The audiences wait in the background queue."""
+        self._relearn()
+        if self._everyone:
+            self._background.update(self.graph.orgs())
+            self._everyone = False
+        urgent = self._registered(self._urgent)
+        self._urgent.clear()
+        self._background.difference_update(urgent)
         started = time.monotonic()
-        for start in range(0, len(pending), REFRESH_CHUNK):
-            await self._write(pending[start : start + REFRESH_CHUNK])
+        for start in range(0, len(urgent), REFRESH_CHUNK):
+            await self._write(urgent[start : start + REFRESH_CHUNK])
             await asyncio.sleep(0)  # let the consumer's heartbeats run
-        self._pending.clear()
         await self._write_kpis(caught_up)
         if not self.kpis.changed:
+            await self._set_caught_up(caught_up and not self._background)
             progress: dict[Any, Any] = dict(self._positions)  # key type is invariant
             await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
-            if caught_up and not self.caught_up:
-                await self._set_caught_up(True)
-        if pending:
+        if urgent:
             logger.info(
-                "refreshed suggestions of %d members in %.2f s",
-                len(pending),
-                time.monotonic() - started,
-            )
+                "refreshed suggestions of %d members in %.2f s; %d more to refresh "
+                "in the background", len(urgent), time.monotonic() - started,
+                len(self._background),
+            )  # fmt: skip
+
+    async def _refresh_background(self) -> None:
+        """Refresh members of the background queue for a slice of time."""
+        if self._everyone:
+            self._background.update(self.graph.orgs())
+            self._everyone = False
+        deadline = time.monotonic() + BACKGROUND_SLICE_S
+        while self._background and time.monotonic() < deadline:
+            chunk = [self._background.pop() for _ in range(min(
+                REFRESH_CHUNK // 4, len(self._background)))]  # fmt: skip
+            await self._write(self._registered(chunk))
+        if not self._background and not self.kpis.changed:
+            await self._set_caught_up(True)
+
+    def _registered(self, org_ids: Iterable[str]) -> list[str]:
+        """Return the members among the ids, sorted; forget the exposure of the
+        rest (they left, or never registered)."""
+        members = sorted(o for o in org_ids if self.graph.has_org(o))
+        for gone in set(org_ids).difference(members):
+            self.exposure.forget(gone)
+        return members
+
+    def _relearn(self) -> None:
+        """Learn the ranking's weights again when enough matches have finished
+        since the last time; a new model refreshes every member's suggestions."""
+        outcomes = self.kpis.funnel.outcomes()
+        due = self._learnt_from + max(RELEARN_MIN, RELEARN_SHARE * self._learnt_from)
+        if len(outcomes) < due:
+            return
+        self._learnt_from = len(outcomes)
+        learnt = learn_weights(outcomes, WEIGHTS)
+        if learnt is None or learnt.weights == self.weights:
+            return
+        self.weights, self.model_version = learnt.weights, learnt.model_version
+        logger.info(
+            "ranking weights learnt from %d finished matches (%d deals): %s",
+            learnt.outcomes, learnt.deals,
+            ", ".join(f"{k} {w:.3f}" for k, w in learnt.weights.items()),
+        )  # fmt: skip
+        self._everyone = True
 
     async def _set_caught_up(self, caught_up: bool) -> None:
         """Say whether the suggestions reflect the whole log (for /readyz)."""
-        self.caught_up = caught_up
+        if caught_up == self.caught_up and self._status_written:
+            return
+        self.caught_up, self._status_written = caught_up, True
         since = datetime.now(UTC).isoformat()
         await self._redis.hset(
             self._keys.status(GRAPH),
@@ -187,15 +285,29 @@ class GraphService:
         now = datetime.now(UTC)
         async with self._redis.pipeline(transaction=False) as pipe:
             for org_id in org_ids:
-                found = suggest(self.graph, org_id, limit=self._limit, now=now)
+                found = suggest(
+                    self.graph, org_id, limit=self._limit, now=now,
+                    weights=self.weights, exposure=self.exposure,
+                )  # fmt: skip
                 document = {
                     "org_id": org_id,
-                    "model_version": MODEL_VERSION,
+                    "model_version": self.model_version,
                     "computed_at": now.isoformat(),
-                    "suggestions": [s.to_dict() for s in found],
+                    "suggestions": [self._document(s) for s in found],
                 }
                 pipe.set(
                     self._keys.suggestions(org_id),
                     json.dumps(document, ensure_ascii=False),
                 )
             await pipe.execute()
+
+    def _document(self, suggestion: Suggestion) -> dict[str, Any]:
+        """Return a suggestion as stored: with the model version that made it and
+        each reason's feature value (its contribution over the weight), which
+        a match records so that weights can be learnt from its outcome."""
+        document = suggestion.to_dict() | {"model_version": self.model_version}
+        for reason in document["reasons"]:
+            weight = self.weights.get(reason["kind"], 0.0)
+            if weight > 0:
+                reason["value"] = round(reason["contribution"] / weight, 4)
+        return document

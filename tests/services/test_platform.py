@@ -77,6 +77,8 @@ def test_posted_event_reaches_read_model_and_changes_suggestions(
         )
     )
     assert wait_for(lambda: api.get("/readyz").json()["suggestions"] == "current")
+    # each reason records its feature's value, which weights are learnt from
+    assert all(0 <= r["value"] <= 1 for s in first for r in s["reasons"])
     schedule = {
         "type": "EventScheduled", "occurred_at": NOW, "source": "test",
         "payload": {"event_code": "fair-1", "title": "江戸川 matching fair",
