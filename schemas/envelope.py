@@ -16,15 +16,22 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     create_model,
+    field_validator,
 )
 
 from schemas.errors import ContractError
 from schemas.events import EVENT_TYPES, Identifier, Payload
+from schemas.fiscal import plausible_date
 from schemas.topics import Stream
 
 # Namespace of event ids derived from content (imports): the same row gives the
 # same id, so a row imported twice is applied once.
 IMPORT_NAMESPACE = uuid.UUID("6f3b7c1e-2a4d-4c55-9a0e-8d6f1f3c2b10")
+
+
+# An event, as written to the log, may be this large: well inside the broker's
+# 1 MiB message limit, so that an accepted event can always be published.
+MAX_EVENT_BYTES = 256 * 1024
 
 
 class Envelope(BaseModel):
@@ -38,6 +45,11 @@ class Envelope(BaseModel):
     occurred_at: AwareDatetime
     source: Annotated[str, Field(min_length=1, max_length=200)]
     payload: Payload
+
+    @field_validator("occurred_at", mode="after")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        return plausible_date(value)
 
     @property
     def stream(self) -> Stream:
@@ -139,12 +151,17 @@ def parse_envelope(data: Any) -> Envelope:
         )
         raise InvalidMessage([{"field": "schema_version", "problem": problem}])
     try:
-        return _ADAPTER.validate_python(_upcast(data))
+        envelope: Envelope = _ADAPTER.validate_python(_upcast(data))
     except ValidationError as err:
         raise InvalidMessage(describe_errors(err)) from err
     except RecursionError as err:
         problem = "nested too deep to validate"
         raise InvalidMessage([{"field": "(message)", "problem": problem}]) from err
+    size = len(envelope.to_bytes())
+    if size > MAX_EVENT_BYTES:
+        problem = f"the event is {size:,} bytes; at most {MAX_EVENT_BYTES:,} are taken"
+        raise InvalidMessage([{"field": "(message)", "problem": problem}])
+    return envelope
 
 
 def decode(raw: bytes | None) -> Envelope:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,23 +17,27 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
 from schemas.capabilities import Capability
 from schemas.ems import CredentialStatus, Scheme
+from schemas.fiscal import plausible_date
 from schemas.identity import normalise_corporate_number
 from schemas.topics import Stream
 from schemas.wards import ward_code
 
+# No ':' (it separates the parts of Redis keys and graph node ids).
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+IDENTIFIER_MAX = 128
 Identifier = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True,
         min_length=1,
-        max_length=128,
-        # No ':' (it separates the parts of Redis keys and graph node ids).
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$",
+        max_length=IDENTIFIER_MAX,
+        pattern=IDENTIFIER_PATTERN,
     ),
 ]
 OrgId = Identifier
@@ -44,10 +48,20 @@ WardCode = Annotated[str, AfterValidator(ward_code)]
 CorporateNumber = Annotated[str, AfterValidator(normalise_corporate_number)]
 
 
+# Each capability once, and room for repeats a spreadsheet may hold.
+MAX_CAPABILITIES = 2 * len(Capability)
+
+
 class Payload(BaseModel):
-    """Base of every payload: unknown fields are refused, not dropped."""
+    """Base of every payload: unknown fields are refused, not dropped, and
+    every date must fall in EARLIEST_DATE..LATEST_DATE."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plausible_dates(cls, value: Any) -> Any:
+        return plausible_date(value)
 
 
 # -- membership (keyed by organisation) -------------------------------------------
@@ -61,8 +75,8 @@ class OrganisationRegistered(Payload):
     corporate_number: CorporateNumber | None = None
     industry: str | None = Field(None, max_length=100)
     size: Literal["small", "medium", "large"] | None = None
-    offers: list[Capability] = Field(default_factory=list)
-    needs: list[Capability] = Field(default_factory=list)
+    offers: list[Capability] = Field(default_factory=list, max_length=MAX_CAPABILITIES)
+    needs: list[Capability] = Field(default_factory=list, max_length=MAX_CAPABILITIES)
     capabilities_assumed: bool = Field(
         False, description="offers/needs were derived from the industry, not stated"
     )
@@ -78,8 +92,8 @@ class OrganisationProfileUpdated(Payload):
     corporate_number: CorporateNumber | None = None
     industry: str | None = Field(None, max_length=100)
     size: Literal["small", "medium", "large"] | None = None
-    offers: list[Capability] | None = None
-    needs: list[Capability] | None = None
+    offers: list[Capability] | None = Field(None, max_length=MAX_CAPABILITIES)
+    needs: list[Capability] | None = Field(None, max_length=MAX_CAPABILITIES)
 
 
 class MembershipEnded(Payload):
@@ -217,7 +231,7 @@ class MatchSuggested(Payload):
     candidate_id: OrgId
     score: float = Field(ge=0)
     model_version: str = Field(min_length=1, max_length=50)
-    reasons: list[ReasonRef] = Field(default_factory=list)
+    reasons: list[ReasonRef] = Field(default_factory=list, max_length=20)
 
 
 class MatchAccepted(Payload):

@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from schemas.errors import ContractError
 
 JST = ZoneInfo("Asia/Tokyo")
+T = TypeVar("T")
+
+
+# Dates outside these are refused: a far-off "never" (9999-12-31) or a typo would
+# otherwise reach fiscal-year arithmetic that cannot represent it.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
+def plausible_date(value: T) -> T:
+    """Return a date or datetime unchanged if it lies in EARLIEST_DATE..
+    LATEST_DATE; anything else that is not a date passes through.
+
+    Raises:
+        ValueError: naming the bounds (an open end is left out, not far-dated).
+    """
+    if isinstance(value, date):
+        day = value.date() if isinstance(value, datetime) else value
+        if not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise ValueError(
+                f"must be between {EARLIEST_DATE} and {LATEST_DATE} "
+                "(leave an open end out rather than giving a far-off date)"
+            )
+    return value
 
 
 def as_japan_time(moment: datetime) -> datetime:

@@ -131,3 +131,41 @@ def test_org_id_with_a_colon_is_refused() -> None:
             source="t",
             occurred_at=WHEN,
         )
+
+
+@pytest.mark.parametrize(
+    ("type_", "payload", "occurred_at", "field"),
+    [
+        ("CredentialRecorded",
+         {"org_id": "d1", "scheme": "iso_14001", "issued_on": "2026-04-01",
+          "expires_on": "9999-12-31"},
+         "2026-05-01T10:00:00+09:00", "payload.expires_on"),
+        ("OrganisationRegistered", {"org_id": "d1", "name": "n", "ward": "13101"},
+         "9999-12-31T20:00:00+00:00", "occurred_at"),
+        ("AttendanceLogged",
+         {"event_code": "e1", "org_id": "d1", "attended_at": "0001-01-01T00:00:00+09:00"},
+         "2026-05-01T10:00:00+09:00", "payload.attended_at"),
+    ],
+)  # fmt: skip
+def test_far_off_dates_are_refused_naming_the_field(
+    type_: str, payload: dict[str, object], occurred_at: str, field: str
+) -> None:
+    message = {"event_id": "far", "type": type_, "occurred_at": occurred_at,
+               "source": "t", "payload": payload}  # fmt: skip
+
+    with pytest.raises(InvalidMessage) as refused:
+        decode(json.dumps(message).encode())
+
+    assert [p["field"] for p in refused.value.problems] == [field]
+    assert "2199-12-31" in refused.value.problems[0]["problem"]
+
+
+def test_an_oversized_list_is_refused_before_it_can_reach_the_log() -> None:
+    message = {"event_id": "big", "type": "OrganisationRegistered", "source": "t",
+               "occurred_at": "2026-05-01T10:00:00+09:00",
+               "payload": registration(needs=["led_lighting"] * 300_000)}  # fmt: skip
+
+    with pytest.raises(InvalidMessage) as refused:
+        decode(json.dumps(message).encode())
+
+    assert [p["field"] for p in refused.value.problems] == ["payload.needs"]
