@@ -21,7 +21,7 @@ from schemas.contracts import asyncapi_document
 from schemas.envelope import Envelope, InvalidMessage, parse_envelope
 from schemas.errors import ContractError
 from schemas.wards import WARDS, ward_code
-from services.api_support import Dependencies, accept_events, text
+from services.api_support import Dependencies, IdPath, accept_events, text
 from services.errors import BrokerUnavailable
 from services.matches import add_match_routes, expire_matches_every
 from services.settings import Settings
@@ -227,13 +227,13 @@ def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> 
         return {"total": len(ids), "offset": offset, "members": profiles}
 
     @app.get("/v1/members/{org_id}", tags=["members"])
-    async def get_member(org_id: str) -> dict[str, Any]:
+    async def get_member(org_id: IdPath) -> dict[str, Any]:
         """Return a member's profile, credentials, events and supply links."""
         return await _member(deps, org_id)
 
     @app.get("/v1/members/{org_id}/suggestions", tags=["members"])
     async def get_suggestions(
-        org_id: str,
+        org_id: IdPath,
         limit: Annotated[int, Query(ge=1, le=100)] = 5,
     ) -> dict[str, Any]:
         """Return the member's ranked suggestions, each with its reasons.
@@ -270,6 +270,11 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
         member, credentials, events, suppliers, buyers, reports = await pipe.execute()
     if not member:
         raise HTTPException(404, f"no member with org_id {org_id!r}")
+    if b"registered_at" not in member:
+        raise HTTPException(
+            404, f"{org_id!r} is not registered: events about it came before its "
+            "registration",
+        )  # fmt: skip
     return {
         **json.loads(member[b"profile"]),
         "registered_at": member[b"registered_at"].decode(),
@@ -344,7 +349,7 @@ def _add_kpi_routes(app: FastAPI, deps: Dependencies) -> None:
 
 def _add_firm_routes(app: FastAPI, deps: Dependencies) -> None:
     @app.get("/v1/firms/{org_id}/suppliers/ems-adoption", tags=["kpis"])
-    async def get_ems_adoption(org_id: str) -> dict[str, Any]:
+    async def get_ems_adoption(org_id: IdPath) -> dict[str, Any]:
         """Return a firm's suppliers by EMS level, adoption by fiscal year, the
         suppliers it supported and what they obtained after, credentials expiring
         within 90 days, and suppliers with none."""

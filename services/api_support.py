@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Path
 from redis.asyncio import Redis
 
 from schemas.envelope import Envelope
+from schemas.events import IDENTIFIER_MAX, IDENTIFIER_PATTERN
 from services.errors import BrokerUnavailable
 from services.producer import Publisher
 from streams.readmodels import Keys
@@ -27,6 +30,18 @@ class Dependencies:
     keys: Keys
 
 
+# An id in a route's path, checked like the ids in events, so that no request
+# can name a key of another kind.
+IdPath = Annotated[
+    str,
+    Path(
+        pattern=IDENTIFIER_PATTERN,
+        max_length=IDENTIFIER_MAX,
+        description="letters, digits and . _ -",
+    ),
+]
+
+
 def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -38,8 +53,13 @@ async def accept_events(deps: Dependencies, envelopes: list[Envelope]) -> list[s
     concurrent posts of one event publish it once; a claim is released when the
     broker refuses, so that a retry can succeed.
     """
-    owned = await _claim(deps, envelopes)
-    fresh = [e for e, mine in zip(envelopes, owned, strict=True) if mine]
+    # An id repeated within the request is a duplicate of its first line.
+    firsts: dict[str, Envelope] = {}
+    for e in envelopes:
+        firsts.setdefault(e.event_id, e)
+    unique = list(firsts.values())  # each id's first envelope, in the order sent
+    owned = await _claim(deps, unique)
+    fresh = [e for e, mine in zip(unique, owned, strict=True) if mine]
     keys = [deps.keys.idempotency(e.event_id) for e in fresh]
     try:
         await deps.publisher.publish(fresh)
@@ -49,7 +69,8 @@ async def accept_events(deps: Dependencies, envelopes: list[Envelope]) -> list[s
         raise
     if keys:
         await deps.redis.mset(dict.fromkeys(keys, ACCEPTED))
-    return ["accepted" if mine else "duplicate" for mine in owned]
+    first = {id(e) for e in fresh}
+    return ["accepted" if id(e) in first else "duplicate" for e in envelopes]
 
 
 async def _claim(deps: Dependencies, envelopes: list[Envelope]) -> list[bool]:

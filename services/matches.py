@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from matching.funnel import DIMENSIONS
 from matching.lifecycle import IllegalStep, Match, replay
 from schemas.envelope import Envelope, InvalidMessage, new_envelope
-from services.api_support import Dependencies, accept_events
+from services.api_support import Dependencies, IdPath, accept_events
 from services.errors import BrokerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
 
     @app.post("/v1/members/{org_id}/suggestions/{candidate_id}/accept", tags=["matches"],
               status_code=202)  # fmt: skip
-    async def accept_suggestion(org_id: str, candidate_id: str) -> dict[str, Any]:
+    async def accept_suggestion(org_id: IdPath, candidate_id: IdPath) -> dict[str, Any]:
         """Accept a suggestion: open its match (recording the model version and
         score that produced it) and say yes for this member."""
         suggestion = await _current_suggestion(deps, org_id, candidate_id)
@@ -51,7 +51,7 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
 
     @app.post("/v1/matches/{match_id}/{step}", tags=["matches"], status_code=202)
     async def step_match(
-        match_id: str,
+        match_id: IdPath,
         step: str,
         body: Annotated[dict[str, Any] | None, Body()] = None,
     ) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
         return {"by": by, "rows": funnel[by], "computed_at": funnel["computed_at"]}
 
     @app.get("/v1/matches/{match_id}", tags=["matches"])
-    async def get_match(match_id: str) -> dict[str, Any]:
+    async def get_match(match_id: IdPath) -> dict[str, Any]:
         """Return a match's stage and every step so far."""
         steps = await _steps(deps, match_id)
         if not steps:

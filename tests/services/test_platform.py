@@ -392,3 +392,32 @@ def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
         "MatchAccepted",
     ]
     assert (funnel["ward"], funnel["suggested"], funnel["accepted"]) == ("13101", 1, 1)
+
+
+def test_awkward_requests_get_clear_answers_not_errors(platform: Platform) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    good = registered("aw-1", "厄介商事", "13101") | {"event_id": "aw-reg-1"}
+    other = registered("aw-2", "厄介工業", "13101") | {"event_id": "aw-reg-2"}
+    body = "\n".join(json.dumps(e) for e in (good, other, good)).encode()
+
+    started = time.monotonic()
+    answer = api.post("/v1/events/batch", content=body)
+
+    assert time.monotonic() - started < 5
+    statuses = [json.loads(line)["status"] for line in answer.text.splitlines()]
+    assert statuses == ["accepted", "accepted", "duplicate"]
+    # ids in paths are checked like ids in events: no other kind of key is reached
+    for path in ("/v1/members/aw-1:credentials", "/v1/members/aw-1:events/suggestions",
+                 "/v1/matches/x:y", "/v1/firms/a%20b/suppliers/ems-adoption"):  # fmt: skip
+        assert api.get(path).status_code == 422, path
+    for early in (
+        {"type": "OrganisationProfileUpdated", "occurred_at": NOW, "source": "t",
+         "payload": {"org_id": "aw-early", "needs": ["solar"]}},
+        {"type": "MembershipEnded", "occurred_at": NOW, "source": "t",
+         "payload": {"org_id": "aw-ghost", "ended_on": "2026-06-01"}},
+    ):  # fmt: skip
+        assert api.post("/v1/events", json=early).status_code == 202
+    assert wait_for(lambda: api.get("/v1/members/aw-2").status_code == 200)
+    assert api.get("/v1/members/aw-early").status_code == 404
+    ghost = wait_for(lambda: "not registered" in api.get("/v1/members/aw-ghost").text)
+    assert ghost
