@@ -4,20 +4,23 @@ It also keeps the KPI ledger, which like the graph needs every partition, and
 writes the wards' KPIs to Redis whenever they change.
 
 It reads every partition of the graph's topics from the beginning (the log is the
-record), applies each event to one :class:`AllianceGraph`, and recomputes the
-suggestions of the organisations that a change touches, in two queues:
+record), applies each event to one :class:`AllianceGraph`, and brings the stored
+suggestions up to date in two steps:
 
-- the parties of an event (the member that registered or changed, both sides
-  of a link, a match or a deal) are refreshed at the next refresh, within about
-  ``refresh_every_s``: what a member just did shows in its own suggestions;
-- its audience (the members a new supplier, credential or deal may now be
-  suggested to) is refreshed in the background, a chunk at a time between
-  polls, so a change seen by thousands never delays the next event.
+- at once (at the next refresh, about every ``refresh_every_s``), what a member
+  just did: a member that registers or changes its profile gets its own
+  suggestions computed; a new supplier of a member, or a pair one side
+  declined, is taken out of the member's stored list (the rules exclude them);
+- in the background, oldest first and a slice of time between polls, the full
+  recomputation of every member an event touches: both sides of a link, the
+  people at a meeting, and the audience of a new supplier, credential or deal
+  (the members it may now be suggested to). A change seen by thousands never
+  delays the next event, and a member queued twice is computed once.
 
 While it is behind the log (at start, or when a burst arrives) it applies events
 without working out their audiences, which costs time quadratic in the number of
-members, and refreshes every member in the background once instead. It says in
-Redis whether the suggestions reflect the whole log (``/readyz`` reports it).
+members, and queues every member once instead. It says in Redis whether the
+suggestions reflect the whole log (``/readyz`` reports it).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -41,6 +45,12 @@ from matching.ranking import MODEL_VERSION, WEIGHTS, Exposure, Suggestion, sugge
 from matching.reasons import ReasonKind
 from schemas.envelope import InvalidMessage, decode
 from schemas.errors import AllianceError
+from schemas.events import (
+    MatchDeclined,
+    OrganisationProfileUpdated,
+    OrganisationRegistered,
+    SupplierLinked,
+)
 from schemas.topics import GRAPH_STREAMS, Stream, topic_name
 from streams.kpis import KpiProjection
 from streams.readmodels import Keys
@@ -55,10 +65,10 @@ KPI_EVERY_S = 10.0
 POLL_RECORDS = 5000
 # A poll that returns this many records means the service is behind the log.
 BURST_RECORDS = 1000
-# Background refreshes run this long at most between two polls.
+# Background refreshes run this long at most between two polls, and those of
+# new or changed members this long (a burst of registrations waits its turn).
 BACKGROUND_SLICE_S = 0.2
-# The payload fields that name an event's parties.
-PARTY_FIELDS = ("org_id", "buyer_id", "supplier_id", "candidate_id")
+URGENT_SLICE_S = 1.0
 # Weights are learnt again once finished matches have grown by this share (or
 # by RELEARN_MIN of them), not at every outcome: a new model refreshes everyone.
 RELEARN_SHARE = 0.1
@@ -87,7 +97,10 @@ class GraphService:
         self._limit = limit
         self._refresh_every_s = refresh_every_s
         self._urgent: set[str] = set()
-        self._background: set[str] = set()
+        # Pairs to take out of stored lists at once: (member, candidate).
+        self._drops: list[tuple[str, str]] = []
+        # Oldest first; a dict is an ordered set.
+        self._background: dict[str, None] = {}
         self._everyone = False
         self._positions: dict[str, int] = {}
         self._kpis_written = 0.0
@@ -131,7 +144,7 @@ class GraphService:
         last_refresh = time.monotonic()
         progressed = False
         while not stop.is_set():
-            busy = bool(self._background or self._everyone)
+            busy = bool(self._background or self._everyone or self._urgent)
             batches = await consumer.getmany(
                 timeout_ms=0 if busy else 200, max_records=POLL_RECORDS
             )
@@ -149,8 +162,12 @@ class GraphService:
             if (progressed or self.kpis.changed) and (idle or due):
                 await self._with_retry(partial(self.refresh, caught_up=idle))
                 last_refresh, progressed = time.monotonic(), False
+            elif idle and self._urgent:
+                await self._with_retry(partial(self.refresh, caught_up=True))
             elif idle and busy:
                 await self._with_retry(self._refresh_background)
+            elif idle and not self.caught_up:  # the last refresh came mid-burst
+                await self._with_retry(partial(self.refresh, caught_up=True))
 
     def _apply(
         self,
@@ -166,8 +183,17 @@ class GraphService:
             env = decode(value or b"")
         except InvalidMessage:
             return  # the worker sends it to the dead-letter topic
-        self.kpis.apply(env)
-        parties = {str(v) for f in PARTY_FIELDS if (v := getattr(env.payload, f, None))}
+        if not topic.endswith(f".{env.stream.value}"):
+            return  # on the wrong topic: the worker dead-letters it too
+        try:
+            self.kpis.apply(env)
+        except (AllianceError, ValueError, OverflowError) as err:
+            # An event this version would refuse (an older log may hold one)
+            # must not stop the service: it is left out of the KPIs, and said so.
+            logger.warning(
+                "event %s at %s/%d offset %d left out of the KPIs: %s",
+                env.event_id, topic, partition, offset, err,
+            )  # fmt: skip
         try:
             touched = self.graph.apply(env, audiences=audiences)
             self._everyone = self._everyone or not audiences
@@ -177,8 +203,20 @@ class GraphService:
                 env.event_id, topic, partition, offset, err,
             )  # fmt: skip
             return
-        self._urgent |= parties
-        self._background |= touched - parties
+        self._at_once(env.payload)
+        self._background.update(dict.fromkeys(touched))
+
+    def _at_once(self, p: Any) -> None:
+        """Queue what a member just did for the next refresh."""
+        if isinstance(p, OrganisationRegistered | OrganisationProfileUpdated):
+            self._urgent.add(p.org_id)
+        elif isinstance(p, SupplierLinked):
+            self._drops.append((p.buyer_id, p.supplier_id))
+        elif isinstance(p, MatchDeclined):
+            match = self.graph.matches.get(p.match_id)
+            if match is not None:
+                self._drops += [(match.org_id, match.candidate_id),
+                                (match.candidate_id, match.org_id)]  # fmt: skip
 
     async def _with_retry(self, step: Callable[[], Awaitable[None]]) -> None:
         delay = 0.1
@@ -202,43 +240,80 @@ class GraphService:
             logger.info("wrote KPIs in %.2f s", self._kpis_written - started)
 
     async def refresh(self, *, caught_up: bool = True) -> None:
-        """Write fresh suggestions of the parties of the events applied since the
-        last refresh, and the KPIs when due; then the progress, but only once
-        both reflect it. The audiences wait in the background queue."""
+        """Apply what members just did to their suggestions, and write the KPIs
+        when due; then the progress, but only once both reflect it. Full
+        recomputations wait in the background queue."""
         self._relearn()
-        if self._everyone:
-            self._background.update(self.graph.orgs())
-            self._everyone = False
+        self._queue_everyone()
         urgent = self._registered(self._urgent)
         self._urgent.clear()
-        self._background.difference_update(urgent)
         started = time.monotonic()
-        for start in range(0, len(urgent), REFRESH_CHUNK):
-            await self._write(urgent[start : start + REFRESH_CHUNK])
+        done = 0
+        while done < len(urgent) and time.monotonic() - started < URGENT_SLICE_S:
+            chunk = urgent[done : done + REFRESH_CHUNK // 4]
+            await self._write(chunk)
+            for org_id in chunk:
+                self._background.pop(org_id, None)
+            done += len(chunk)
             await asyncio.sleep(0)  # let the consumer's heartbeats run
+        self._urgent.update(urgent[done:])  # a burst of registrations: next time
+        urgent = urgent[:done]
+        await self._drop_pairs()
         await self._write_kpis(caught_up)
         if not self.kpis.changed:
-            await self._set_caught_up(caught_up and not self._background)
+            await self._set_caught_up(
+                caught_up and not self._background and not self._urgent
+            )
             progress: dict[Any, Any] = dict(self._positions)  # key type is invariant
-            await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
+            if progress:
+                await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
         if urgent:
             logger.info(
-                "refreshed suggestions of %d members in %.2f s; %d more to refresh "
-                "in the background", len(urgent), time.monotonic() - started,
-                len(self._background),
+                "computed the suggestions of %d new or changed members in %.2f s; "
+                "%d more to recompute in the background", len(urgent),
+                time.monotonic() - started, len(self._background),
             )  # fmt: skip
 
-    async def _refresh_background(self) -> None:
-        """Refresh members of the background queue for a slice of time."""
+    async def _drop_pairs(self) -> None:
+        """Take newly excluded candidates (a member's new supplier, a declined
+        pair) out of the members' stored lists, without recomputing them."""
+        drops, self._drops = self._drops, []
+        by_member: dict[str, set[str]] = {}
+        for org_id, candidate_id in drops:
+            by_member.setdefault(org_id, set()).add(candidate_id)
+        members = list(by_member)
+        for start in range(0, len(members), REFRESH_CHUNK):
+            chunk = members[start : start + REFRESH_CHUNK]
+            stored = await self._redis.mget([self._keys.suggestions(o) for o in chunk])
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for org_id, raw in zip(chunk, stored, strict=True):
+                    if raw is None:
+                        continue
+                    document = json.loads(raw)
+                    kept = [s for s in document["suggestions"]
+                            if s["candidate_id"] not in by_member[org_id]]  # fmt: skip
+                    if len(kept) < len(document["suggestions"]):
+                        document["suggestions"] = kept
+                        pipe.set(self._keys.suggestions(org_id),
+                                 json.dumps(document, ensure_ascii=False))  # fmt: skip
+                await pipe.execute()
+
+    def _queue_everyone(self) -> None:
         if self._everyone:
-            self._background.update(self.graph.orgs())
+            self._background.update(dict.fromkeys(self.graph.orgs()))
             self._everyone = False
+
+    async def _refresh_background(self) -> None:
+        """Recompute members of the background queue, oldest first, for a slice
+        of time."""
+        self._queue_everyone()
         deadline = time.monotonic() + BACKGROUND_SLICE_S
         while self._background and time.monotonic() < deadline:
-            chunk = [self._background.pop() for _ in range(min(
-                REFRESH_CHUNK // 4, len(self._background)))]  # fmt: skip
+            chunk = list(islice(self._background, REFRESH_CHUNK // 4))
+            for org_id in chunk:
+                del self._background[org_id]
             await self._write(self._registered(chunk))
-        if not self._background and not self.kpis.changed:
+        if not (self._background or self._urgent or self.kpis.changed):
             await self._set_caught_up(True)
 
     def _registered(self, org_ids: Iterable[str]) -> list[str]:

@@ -23,7 +23,7 @@ class Log:
     def say(self, event_type: str, days: float = 0, **payload: Any) -> None:
         env = new_envelope(event_type, payload, source="t",
                            occurred_at=T0 + timedelta(days=days))  # fmt: skip
-        self.service._apply("matches", 0, self.offset, env.to_bytes())
+        self.service._apply(f"t.{env.stream.value}", 0, self.offset, env.to_bytes())
         self.offset += 1
 
 
