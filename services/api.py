@@ -20,10 +20,15 @@ from redis.exceptions import RedisError
 from schemas.contracts import asyncapi_document
 from schemas.envelope import Envelope, InvalidMessage, parse_envelope
 from schemas.errors import ContractError
+from schemas.topics import Stream
 from schemas.wards import WARDS, ward_code
 from services.api_support import Dependencies, IdPath, accept_events, text
 from services.errors import BrokerUnavailable
-from services.matches import add_match_routes, expire_matches_every
+from services.matches import (
+    add_match_routes,
+    expire_matches_every,
+    record_match_events,
+)
 from services.settings import Settings
 from streams.graph_service import GRAPH
 
@@ -155,7 +160,10 @@ def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
             envelope = parse_envelope(data)
         except InvalidMessage as err:
             return _rejected(err)
-        (status,) = await accept_events(deps, [envelope])
+        if envelope.stream is Stream.MATCHES:  # checked like the match routes
+            status = await record_match_events(deps, [envelope])
+        else:
+            (status,) = await accept_events(deps, [envelope])
         return Accepted(event_id=envelope.event_id, status=status)
 
     @app.post(
@@ -173,17 +181,30 @@ def _add_event_routes(app: FastAPI, deps: Dependencies) -> None:
         if sum(1 for line in lines if line.strip()) > MAX_BATCH_LINES:
             raise HTTPException(413, f"at most {MAX_BATCH_LINES} lines per batch")
         results, good = _validate_lines(lines)
-        statuses = await accept_events(deps, [e for _, e in good])
-        for (index, env), status in zip(good, statuses, strict=True):
+        plain = [(i, e) for i, e in good if e.stream is not Stream.MATCHES]
+        statuses = await accept_events(deps, [e for _, e in plain])
+        for (index, env), status in zip(plain, statuses, strict=True):
             results[index] = {
                 "line": index + 1,
                 "event_id": env.event_id,
                 "status": status,
             }
+        for index, env in good:  # match steps, one by one, checked in order
+            if env.stream is Stream.MATCHES:
+                results[index] = await _match_line(deps, index, env)
         # ASCII-escaped, so that no answer line holds a character that some
         # readers take for a line break (U+2028 and the like).
         body = "".join(json.dumps(r) + "\n" for r in results if r)
         return Response(body, media_type="application/x-ndjson")
+
+
+async def _match_line(deps: Dependencies, index: int, env: Envelope) -> dict[str, Any]:
+    try:
+        status = await record_match_events(deps, [env])
+    except HTTPException as err:
+        problem = {"field": "type", "problem": str(err.detail)}
+        return {"line": index + 1, "status": "rejected", "problems": [problem]}
+    return {"line": index + 1, "event_id": env.event_id, "status": status}
 
 
 def _key_event_id(idempotency_key: str) -> str:

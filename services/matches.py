@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,13 +17,15 @@ from redis.exceptions import RedisError
 
 from matching.funnel import DIMENSIONS
 from matching.lifecycle import IllegalStep, Match, replay
-from schemas.envelope import Envelope, InvalidMessage, new_envelope
+from schemas.envelope import Envelope, InvalidMessage, decode, new_envelope
 from services.api_support import Dependencies, IdPath, accept_events
 from services.errors import BrokerUnavailable
 
 logger = logging.getLogger(__name__)
 
 MATCH_NAMESPACE = uuid.UUID("2d0f5d8e-7a35-4e6b-a1f4-5c0b8f1e9a21")
+LOCK_TTL_MS = 10_000
+LOCK_WAIT_S = 5.0
 _STEP_FIELDS = ("type", "at", "event_id")
 
 
@@ -34,19 +39,19 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
         score that produced it) and say yes for this member."""
         suggestion = await _current_suggestion(deps, org_id, candidate_id)
         match_id = str(uuid.uuid5(MATCH_NAMESPACE, f"{org_id}\x1f{candidate_id}"))
-        steps = await _steps(deps, match_id)
-        now = datetime.now(UTC)
-        new: list[Envelope] = []
-        if not steps:
-            payload = {"match_id": match_id, "org_id": org_id, "candidate_id": candidate_id,
-                       "score": suggestion["score"], "model_version": suggestion["model_version"],
-                       "reasons": [_reason_ref(r) for r in suggestion["reasons"]]}  # fmt: skip
-            new.append(_event("MatchSuggested", payload, now))
-        new.append(
-            _event("MatchAccepted", {"match_id": match_id, "org_id": org_id}, now)
-        )
-        match = _check([*steps, *new])
-        await accept_events(deps, new)
+        async with _match_lock(deps, match_id):
+            steps = await _steps(deps, match_id)
+            now = datetime.now(UTC)
+            new: list[Envelope] = []
+            if not steps:
+                payload = {"match_id": match_id, "org_id": org_id,
+                           "candidate_id": candidate_id, "score": suggestion["score"],
+                           "model_version": suggestion["model_version"],
+                           "reasons": [_reason_ref(r) for r in suggestion["reasons"]]}  # fmt: skip
+                new.append(_event("MatchSuggested", payload, now, match_id))
+            answer = {"match_id": match_id, "org_id": org_id}
+            new.append(_event("MatchAccepted", answer, now, match_id))
+            match = await _record(deps, steps, new)
         return {"match_id": match_id, "stage": match.stage.value}
 
     @app.post("/v1/matches/{match_id}/{step}", tags=["matches"], status_code=202)
@@ -63,16 +68,13 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
             raise HTTPException(
                 404, f"unknown step {step!r}; known: {', '.join(_STEP_TYPES)}"
             )
-        steps = await _steps(deps, match_id)
-        if not steps:
-            raise HTTPException(404, f"no match {match_id!r}")
-        new = [
-            _event(
-                event_type, {**(body or {}), "match_id": match_id}, datetime.now(UTC)
-            )
-        ]
-        match = _check([*steps, *new])
-        await accept_events(deps, new)
+        async with _match_lock(deps, match_id):
+            steps = await _steps(deps, match_id)
+            if not steps:
+                raise HTTPException(404, f"no match {match_id!r}")
+            fields = {**(body or {}), "match_id": match_id}
+            new = [_event(event_type, fields, datetime.now(UTC), match_id)]
+            match = await _record(deps, steps, new)
         return {"match_id": match_id, "stage": match.stage.value}
 
     @app.get("/v1/matches/funnel", tags=["matches"])
@@ -124,12 +126,76 @@ def _reason_ref(reason: dict[str, Any]) -> dict[str, Any]:
     return ref
 
 
-def _event(event_type: str, payload: dict[str, Any], at: datetime) -> Envelope:
+def _event(
+    event_type: str, payload: dict[str, Any], at: datetime, match_id: str
+) -> Envelope:
+    """Build a step; its id comes from the match, the step and the side, so a
+    retried request is recognised as the same step."""
+    side = payload.get("org_id", "")
+    event_id = str(uuid.uuid5(MATCH_NAMESPACE, f"{match_id}\x1f{event_type}\x1f{side}"))
     try:
-        return new_envelope(event_type, payload, source="api", occurred_at=at)
+        return new_envelope(
+            event_type, payload, source="api", occurred_at=at, event_id=event_id
+        )
     except InvalidMessage as err:
         raise HTTPException(422, {"detail": "the step's fields are wrong",
                                   "problems": err.problems}) from err  # fmt: skip
+
+
+async def record_match_events(deps: Dependencies, envelopes: list[Envelope]) -> str:
+    """Accept events of one match posted as plain events, after the same check
+    as the match routes: they must follow the match's steps so far.
+
+    Raises:
+        HTTPException: 409 naming the step that does not fit.
+    """
+    match_id = envelopes[0].payload.match_id  # type: ignore[attr-defined]
+    async with _match_lock(deps, match_id):
+        steps = await _steps(deps, match_id)
+        if all(e.event_id in {s.event_id for s in steps} for e in envelopes):
+            return "duplicate"
+        await _record(deps, steps, envelopes)
+    return "accepted"
+
+
+@asynccontextmanager
+async def _match_lock(deps: Dependencies, match_id: str) -> AsyncIterator[None]:
+    """Hold the match's lock: its steps are checked and recorded one request
+    at a time, across API processes."""
+    key = f"{deps.keys.prefix}:match-lock:{match_id}"
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while not await deps.redis.set(key, token, nx=True, px=LOCK_TTL_MS):
+        if time.monotonic() > deadline:
+            raise HTTPException(
+                409, f"another step of match {match_id} is being recorded; retry"
+            )
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        if await deps.redis.get(key) == token.encode():
+            await deps.redis.delete(key)
+
+
+async def _record(
+    deps: Dependencies, steps: list[Envelope], new: list[Envelope]
+) -> Match:
+    """Check the new steps against the match's, accept them, and remember them
+    until the read model has them (the caller holds the match's lock)."""
+    known = {s.event_id for s in steps}
+    fresh = [e for e in new if e.event_id not in known]  # a retried request
+    match = _check([*steps, *fresh])
+    if fresh:
+        await accept_events(deps, fresh)
+        match_id = fresh[0].payload.match_id  # type: ignore[attr-defined]
+        key = _recorded_key(deps, match_id)
+        await deps.redis.rpush(key, *(e.to_bytes() for e in fresh))
+    return match
+
+
+def _recorded_key(deps: Dependencies, match_id: str) -> str:
+    return f"{deps.keys.prefix}:match-recorded:{match_id}"
 
 
 def _check(events: list[Envelope]) -> Match:
@@ -140,25 +206,29 @@ def _check(events: list[Envelope]) -> Match:
 
 
 async def _steps(deps: Dependencies, match_id: str) -> list[Envelope]:
-    """Return the match's events as the read model holds them, in time order."""
+    """Return the match's steps in order: those the read model holds, and those
+    the API accepted that the worker may not have projected yet."""
     raw = await deps.redis.hgetall(deps.keys.match(match_id))
-    records = sorted((json.loads(v) for v in raw.values()), key=_in_order)
-    return [
-        new_envelope(
+    steps = {
+        r["event_id"]: new_envelope(
             r["type"],
             {k: v for k, v in r.items() if k not in _STEP_FIELDS},
             source="api",
             occurred_at=datetime.fromisoformat(r["at"]),
             event_id=r["event_id"],
         )
-        for r in records
-    ]
+        for r in (json.loads(v) for v in raw.values())
+    }
+    for recorded in await deps.redis.lrange(_recorded_key(deps, match_id), 0, -1):
+        env = decode(recorded if isinstance(recorded, bytes) else recorded.encode())
+        steps.setdefault(env.event_id, env)
+    return sorted(steps.values(), key=_in_order)
 
 
-def _in_order(record: dict[str, Any]) -> tuple[bool, str, str]:
+def _in_order(env: Envelope) -> tuple[bool, datetime, str]:
     """Order a match's steps: the suggestion first, then by time (steps posted
     in one request share their time)."""
-    return (record["type"] != "MatchSuggested", record["at"], record["event_id"])
+    return (env.type != "MatchSuggested", env.occurred_at, env.event_id)
 
 
 async def _current_suggestion(
@@ -184,31 +254,25 @@ async def expire_due_matches(deps: Dependencies, now: datetime) -> list[str]:
     processes (or a retry) expire a match once.
     """
     due = await deps.redis.zrangebyscore(deps.keys.match_deadlines, 0, now.timestamp())
-    expired: list[Envelope] = []
+    expired: list[str] = []
     for raw in due:
         match_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-        steps = await _steps(deps, match_id)
-        if not steps:
-            continue
-        env = new_envelope(
-            "MatchExpired",
-            {"match_id": match_id},
-            source="expiry-timer",
-            occurred_at=now,
-            event_id=str(uuid.uuid5(MATCH_NAMESPACE, f"{match_id}\x1fexpired")),
-        )
-        try:
-            match = replay([*steps, env])
-        except IllegalStep:
-            continue  # answered (or expired) since the list was written
-        expired.append(env)
+        async with _match_lock(deps, match_id):
+            steps = await _steps(deps, match_id)
+            if not steps:
+                continue
+            env = _event("MatchExpired", {"match_id": match_id}, now, match_id)
+            try:
+                match = replay([*steps, env])
+            except IllegalStep:
+                continue  # answered (or expired) since the list was written
+            await _record(deps, steps, [env])
+        expired.append(match_id)
         logger.info(
             "the match of %s with %s expired: 30 days passed without both answers",
             match.org_id, match.candidate_id,
         )  # fmt: skip
-    if expired:
-        await accept_events(deps, expired)
-    return [e.payload.match_id for e in expired]  # type: ignore[attr-defined]
+    return expired
 
 
 async def expire_matches_every(deps: Dependencies, every_s: float) -> None:

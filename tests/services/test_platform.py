@@ -421,3 +421,37 @@ def test_awkward_requests_get_clear_answers_not_errors(platform: Platform) -> No
     assert api.get("/v1/members/aw-early").status_code == 404
     ghost = wait_for(lambda: "not registered" in api.get("/v1/members/aw-ghost").text)
     assert ghost
+
+
+def test_match_steps_posted_at_once_are_recorded_once(platform: Platform) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = httpx.Client(base_url=platform.api_url, timeout=20)
+    for event in (
+        registered("rc-b", "競合商店", "13101", needs=["solar"]),
+        registered("rc-s", "競合工業", "13101", offers=["solar"]),
+    ):
+        assert api.post("/v1/events", json=event).status_code == 202
+    wait_for(lambda: suggestions_of(api, "rc-b"))
+
+    def post(path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        with httpx.Client(base_url=platform.api_url, timeout=20) as client:
+            return client.post(path, json=body)
+
+    with ThreadPoolExecutor(4) as pool:  # a double (or quadruple) click
+        opened = list(pool.map(post, ["/v1/members/rc-b/suggestions/rc-s/accept"] * 4))
+        match_id = opened[0].json()["match_id"]
+        assert {o.status_code for o in opened} == {202}
+        post(f"/v1/matches/{match_id}/accept", {"org_id": "rc-s"})
+        introduced = list(pool.map(post, [f"/v1/matches/{match_id}/introduce"] * 4))
+    assert {i.status_code for i in introduced} == {202}
+
+    match = api.get(f"/v1/matches/{match_id}").json()
+    assert match["stage"] == "introduced"
+    assert [s["type"] for s in match["steps"]] == [
+        "MatchSuggested", "MatchAccepted", "MatchAccepted", "MatchIntroduced"
+    ]  # fmt: skip
+    # a step posted as a plain event is checked like the routes' steps
+    orphan = {"type": "DealClosed", "occurred_at": NOW, "source": "t",
+              "payload": {"match_id": "no-such-match", "closed_on": "2026-06-01"}}  # fmt: skip
+    assert api.post("/v1/events", json=orphan).status_code == 409
