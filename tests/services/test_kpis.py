@@ -40,6 +40,11 @@ def test_kpis_count_cross_ward_deals_boundaries_and_cancellations(
         )
     post(api, "MatchSuggested", {"match_id": "km-1", "org_id": "k-a", "candidate_id": "k-b",
                                  "score": 0.5, "model_version": "t"}, day)  # fmt: skip
+    for step, payload in (("MatchAccepted", {"org_id": "k-a"}),
+                          ("MatchAccepted", {"org_id": "k-b"}),
+                          ("MatchIntroduced", {}),
+                          ("MeetingHeld", {"held_on": "2026-06-01"})):  # fmt: skip
+        post(api, step, {"match_id": "km-1", **payload}, day)
     # 23:59 on 31 March 2027 in Tokyo, sent in UTC: still FY2026.
     post(api, "DealClosed", {"match_id": "km-1", "closed_on": "2027-03-31"},
          "2027-03-31T14:59:00Z")  # fmt: skip
