@@ -17,6 +17,7 @@ import click
 from tqdm import tqdm
 
 from schemas.fiscal import JST
+from services.bench_ingest import bench_ingest
 
 if TYPE_CHECKING:
     from matching.evaluation import Report
@@ -44,6 +45,9 @@ DEFAULT_BASELINES = (
 @click.group()
 def bench() -> None:
     """Measure the platform's computations on a synthetic alliance."""
+
+
+bench.add_command(bench_ingest)
 
 
 @bench.command(name="suggestions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -9,9 +10,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 from tqdm import tqdm
 
-from schemas.envelope import InvalidMessage, decode
+from schemas.envelope import Envelope, InvalidMessage, decode
 from schemas.topics import topic_name
-from streams.readmodels import WORKER, Keys, project, record_progress
+from services.kafka import log_end_offsets
+from streams.readmodels import Keys, project_batch
 from streams.worker import PROJECTED_STREAMS
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ async def replay_read_models(
     await consumer.start()
     try:
         parts = await _assign_all(consumer, topic_prefix)
-        ends = await consumer.end_offsets(parts)
+        ends = await log_end_offsets(consumer, parts)
+        await consumer.seek_to_beginning(*parts)
         todo = {tp for tp, end in ends.items() if end > 0}
         total = sum(ends.values())
         with tqdm(
@@ -63,25 +66,32 @@ async def _drain(
     ends: dict[TopicPartition, int],
     bar: tqdm,
 ) -> tuple[int, int]:
-    applied = skipped = 0
+    applied = read = 0
+    writing: asyncio.Future[int] | None = None
     while todo:
         batches = await consumer.getmany(
             *todo, timeout_ms=1000, max_records=BATCH_RECORDS
         )
         for tp, records in batches.items():
-            for record in records:
-                position = (record.topic, record.partition, record.offset)
-                try:
-                    env = decode(record.value)
-                except InvalidMessage:
-                    await record_progress(redis, keys, WORKER, position)
-                    skipped += 1
-                    continue
-                if await project(redis, keys, env, position=position):
-                    applied += 1
-                else:
-                    skipped += 1
-            bar.update(len(records))
+            batch = [
+                (_decoded(r.value), (r.topic, r.partition, r.offset)) for r in records
+            ]
+            # Decode the next batch while Redis applies this one; batches are
+            # still applied one after the other, in the order read.
+            applied += await writing if writing is not None else 0
+            writing = asyncio.ensure_future(project_batch(redis, keys, batch))
+            read += len(batch)
+            bar.update(len(batch))
             if records and records[-1].offset + 1 >= ends[tp]:
                 todo.discard(tp)
-    return applied, skipped
+    applied += await writing if writing is not None else 0
+    return applied, read - applied
+
+
+def _decoded(value: bytes | None) -> Envelope | None:
+    """Return the message's envelope; None for an invalid one (the worker
+    dead-letters it; here it only counts as read)."""
+    try:
+        return decode(value)
+    except InvalidMessage:
+        return None

@@ -2,20 +2,22 @@
 
 Every write is idempotent (hash fields set, set members added), so a message
 delivered twice leaves the same state; the set of applied event ids only saves
-the work. Effects, the applied mark and the consumer's progress are written in
-one MULTI/EXEC transaction, so they are never seen apart.
+the work. The check of that set, the effects, the applied mark and the
+consumer's progress are written in one script call, which Redis runs whole as
+it runs a MULTI/EXEC, so they are never seen apart; a run of events shares one
+call.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -35,6 +37,7 @@ from schemas.events import (
     SupportProvided,
 )
 from schemas.identity import name_alias
+from schemas.topics import Stream
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +119,85 @@ class Keys:
 
 WORKER = "worker"
 
+# Applies the steps of `Writes`: a JSON list of [event id, writes], each write a
+# [command, arguments...]. An event whose id is in the applied set is skipped;
+# an empty id marks writes done whatever (the progress). Redis runs a script
+# whole, as it runs a MULTI/EXEC, so the check, the effects, the applied mark and
+# the progress are never seen apart.
+_APPLY_STEPS = """
+local applied_ids, applied = KEYS[1], 0
+for _, step in ipairs(cjson.decode(ARGV[1])) do
+  local event_id = step[1]
+  if event_id == "" or redis.call("SISMEMBER", applied_ids, event_id) == 0 then
+    for _, write in ipairs(step[2]) do
+      redis.call(unpack(write))
+    end
+    if event_id ~= "" then
+      redis.call("SADD", applied_ids, event_id)
+      applied = applied + 1
+    end
+  end
+end
+return applied
+"""
+
+
+class Writes:
+    """The writes of a run of events, staged, then applied by one script call.
+
+    A MULTI/EXEC of many events costs the client a reply and the encoding of
+    every argument per command; the script does the same writes, as atomically,
+    for one argument and one reply.
+    """
+
+    def __init__(self, applied_key: str) -> None:
+        self.applied_key = applied_key
+        self.steps: list[tuple[str, list[list[str]]]] = []
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def event(self, event_id: str) -> None:
+        """Start the writes of an event (of none, for ``""``)."""
+        self.steps.append((event_id, []))
+
+    def hset(
+        self,
+        key: str,
+        field: str | None = None,
+        value: str | int | None = None,
+        *,
+        mapping: dict[str, Any] | None = None,
+    ) -> None:
+        pairs = {} if field is None or value is None else {field: value}
+        write = ["HSET", key]
+        for k, v in (pairs | (mapping or {})).items():
+            write += [k, str(v)]
+        self.steps[-1][1].append(write)
+
+    def sadd(self, key: str, *members: str) -> None:
+        self.steps[-1][1].append(["SADD", key, *members])
+
+    def srem(self, key: str, *members: str) -> None:
+        self.steps[-1][1].append(["SREM", key, *members])
+
+    def sunionstore(self, dest: str, keys: list[str]) -> None:
+        self.steps[-1][1].append(["SUNIONSTORE", dest, *keys])
+
+    async def execute(self, redis: Redis) -> int:
+        """Apply the staged steps; return how many events were applied."""
+        if not self.steps:
+            return 0
+        steps, self.steps = self.steps, []
+        applied = await redis.eval(_APPLY_STEPS, 1, self.applied_key, _dump(steps))
+        return int(applied)
+
 
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, OrganisationRegistered):
         profile = p.model_dump(mode="json")
@@ -149,7 +225,7 @@ def _stage_member(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> Non
         pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
 
 
-def _stage_merge(pipe: Pipeline, keys: Keys, alias: str, into: str) -> None:
+def _stage_merge(pipe: Writes, keys: Keys, alias: str, into: str) -> None:
     """Fold a member known by name only into the one with a corporate number."""
     for key in (keys.member_events, keys.suppliers, keys.buyers):
         pipe.sunionstore(key(into), [key(into), key(alias)])
@@ -161,7 +237,7 @@ def _since(p: CredentialLapsed | CredentialReturned) -> date:
     return p.lapsed_on if isinstance(p, CredentialLapsed) else p.returned_on
 
 
-def _stage_attendance(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+def _stage_attendance(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, EventScheduled):
         event = _dump(p.model_dump(mode="json"))
@@ -180,7 +256,7 @@ def _stage_attendance(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) ->
         pipe.srem(keys.member_events(p.org_id), p.event_code)
 
 
-def _stage_supply(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+def _stage_supply(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, SupplierLinked):
         pipe.sadd(keys.suppliers(p.buyer_id), p.supplier_id)
@@ -193,7 +269,7 @@ def _stage_supply(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> Non
         pipe.hset(keys.support(p.supplier_id), env.event_id, _dump(record))
 
 
-def _stage_match(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+def _stage_match(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     """Record each lifecycle step of a match with when it happened.
 
     The legality of steps is judged by the match lifecycle in ``matching``; this
@@ -213,14 +289,32 @@ def _stage_match(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None
     )
 
 
-def _stage_report(pipe: Pipeline, keys: Keys, env: Envelope, before: Any) -> None:
+def _stage_report(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, EnvironmentReported):
         record = p.model_dump(mode="json") | {"event_id": env.event_id}
         pipe.hset(keys.reports(p.org_id), str(p.fiscal_year), _dump(record))
 
 
-_STAGES = (_stage_member, _stage_attendance, _stage_supply, _stage_match, _stage_report)
+# Each event type belongs to one stream, and only that stream's stage writes it.
+_STAGES = {
+    Stream.MEMBERSHIP: _stage_member,
+    Stream.ATTENDANCE: _stage_attendance,
+    Stream.SUPPLY_CHAIN: _stage_supply,
+    Stream.MATCHES: _stage_match,
+    Stream.REPORTS: _stage_report,
+}
+
+
+def _reads_state(env: Envelope) -> bool:
+    """Return whether applying an event reads earlier state (`_state_before`)."""
+    p = env.payload
+    if isinstance(p, OrganisationRegistered):
+        alias = name_alias(p.name, p.ward, p.corporate_number)
+        return alias is not None and alias != p.org_id
+    return isinstance(
+        p, OrganisationProfileUpdated | CredentialLapsed | CredentialReturned
+    )
 
 
 async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
@@ -241,8 +335,11 @@ async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
     return json.loads(raw) if raw is not None else None
 
 
+Position = tuple[str, int, int]
+
+
 async def project(
-    redis: Redis, keys: Keys, env: Envelope, *, position: tuple[str, int, int]
+    redis: Redis, keys: Keys, env: Envelope, *, position: Position
 ) -> bool:
     """Apply one event to the read models; return False if it was already applied.
 
@@ -250,19 +347,51 @@ async def project(
     progress is recorded with the effects. Updates that merge into earlier state
     read it first: one consumer owns a partition, and per-key order holds there.
     """
-    topic, partition, offset = position
-    already = await redis.sismember(keys.applied(WORKER), env.event_id)
-    before = None if already else await _state_before(redis, keys, env)
-    async with redis.pipeline(transaction=True) as pipe:
-        if not already:
-            for stage in _STAGES:
-                stage(pipe, keys, env, before)
-            pipe.sadd(keys.applied(WORKER), env.event_id)
-        pipe.hset(keys.progress(WORKER), f"{topic}:{partition}", offset + 1)
-        await pipe.execute()
-    if already:
-        logger.debug("event %s already applied; skipped", env.event_id)
-    return not already
+    return await project_batch(redis, keys, [(env, position)]) == 1
+
+
+async def project_batch(
+    redis: Redis, keys: Keys, batch: Sequence[tuple[Envelope | None, Position]]
+) -> int:
+    """Apply messages in order, many at a time; return how many were applied.
+
+    Each event is applied as by `project`: one already applied, or met earlier in
+    the batch, is skipped; the check, its effects, its applied mark and the
+    progress past it go in the same atomic step. An event that merges into
+    earlier state first applies the steps so far, then reads, so it sees every
+    event before it. ``None`` stands for a message that is not applied (it was
+    dead-lettered): it only moves the progress.
+    """
+    applied = 0
+    progress: dict[str, int] = {}
+    pipe = Writes(keys.applied(WORKER))
+    for env, (topic, partition, offset) in batch:
+        if env is not None:
+            if len(pipe) and _reads_state(env):
+                applied += await _execute(redis, pipe, keys, progress)
+            before = await _state_before(redis, keys, env)
+            pipe.event(env.event_id)
+            _STAGES[env.stream](pipe, keys, env, before)
+        progress[f"{topic}:{partition}"] = offset + 1
+    applied += await _execute(redis, pipe, keys, progress)
+    if applied < len(batch):
+        logger.debug(
+            "%d of %d messages applied before; skipped",
+            len(batch) - applied,
+            len(batch),
+        )
+    return applied
+
+
+async def _execute(
+    redis: Redis, pipe: Writes, keys: Keys, progress: dict[str, int]
+) -> int:
+    """Apply the staged events with the progress past them, in one step."""
+    if progress:
+        pipe.event("")
+        pipe.hset(keys.progress(WORKER), mapping=progress)
+        progress.clear()
+    return await pipe.execute(redis)
 
 
 async def record_progress(
