@@ -334,6 +334,8 @@ class KpiLedger:
         self._links: defaultdict[tuple[str, str], list[_Link]] = defaultdict(list)
         self._unlinks: defaultdict[tuple[str, str], list[_Dated]] = defaultdict(list)
         self._buyers_of: defaultdict[str, set[str]] = defaultdict(set)
+        self._suppliers_of: defaultdict[str, set[str]] = defaultdict(set)
+        self._schemes_of: defaultdict[str, set[Scheme]] = defaultdict(set)
         self._support: defaultdict[str, list[_Support]] = defaultdict(list)
         self._suggestions: dict[str, _Suggestion] = {}
         self._deals: dict[str, _Deal] = {}
@@ -420,6 +422,7 @@ class KpiLedger:
         """Keep one record per org, scheme and issue date: the latest message."""
         record = _Credential(_order(envelope), p.status, p.issued_on, p.expires_on)
         _keep_latest(self._credentials[p.org_id, p.scheme], p.issued_on, record)
+        self._schemes_of[p.org_id].add(p.scheme)
 
     def _on_credential_ended(
         self, p: CredentialLapsed | CredentialReturned, envelope: Envelope
@@ -448,6 +451,7 @@ class KpiLedger:
         link = _Link(_order(envelope), p.since, p.green_procurement_required)
         self._links[p.buyer_id, p.supplier_id].append(link)
         self._buyers_of[p.supplier_id].add(p.buyer_id)
+        self._suppliers_of[p.buyer_id].add(p.supplier_id)
 
     def _on_supplier_unlinked(self, p: SupplierUnlinked, envelope: Envelope) -> None:
         until = _Dated(p.until, envelope.event_id)
@@ -745,7 +749,12 @@ EXPIRY_WARNING_DAYS = 90
 
 def buyers(ledger: KpiLedger) -> set[str]:
     """Return the organisations that have declared a supplier."""
-    return {buyer_id for buyer_id, _ in ledger._links}
+    return set(ledger._suppliers_of)
+
+
+def buyers_of(ledger: KpiLedger, org_id: str) -> set[str]:
+    """Return the organisations that have declared ``org_id`` a supplier."""
+    return set(ledger._buyers_of.get(org_id, ()))
 
 
 def supplier_adoption(ledger: KpiLedger, buyer_id: str, today: date) -> dict[str, Any]:
@@ -756,7 +765,9 @@ def supplier_adoption(ledger: KpiLedger, buyer_id: str, today: date) -> dict[str
     afterwards; credentials expiring within 90 days; suppliers with none.
     """
     suppliers = sorted(
-        s for (b, s) in ledger._links if b == buyer_id and ledger._link_on(b, s, today)
+        s
+        for s in ledger._suppliers_of.get(buyer_id, ())
+        if ledger._link_on(buyer_id, s, today)
     )
     by_level: dict[str, list[str]] = {scheme.value: [] for scheme in Scheme}
     by_level["none"] = []
@@ -765,9 +776,8 @@ def supplier_adoption(ledger: KpiLedger, buyer_id: str, today: date) -> dict[str
     for supplier in suppliers:
         best = _best_in_force(ledger, supplier, today)
         by_level[best.value if best else "none"].append(supplier)
-        for (org_id, scheme), records in ledger._credentials.items():
-            if org_id != supplier:
-                continue
+        for scheme in sorted(ledger._schemes_of.get(supplier, ())):
+            records = ledger._credentials[supplier, scheme]
             for record in records.values():
                 if record.status is CredentialStatus.ACTIVE:
                     by_year[fiscal_year(record.issued_on)] += 1

@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from matching.funnel import DIMENSIONS, Funnel
-from matching.kpi import KpiLedger, buyers, supplier_adoption
+from matching.kpi import KpiLedger, buyers, buyers_of, supplier_adoption
 from schemas.envelope import Envelope
 from schemas.fiscal import as_japan_time, fiscal_year
 from schemas.wards import WARDS
@@ -30,12 +30,20 @@ class KpiProjection:
         self.funnel = Funnel()
         self.years: set[int] = set()
         self.changed = False
+        # Buyers whose supplier view an event may have changed since the last
+        # write; every buyer's is rewritten once a day (expiry warnings move).
+        self._dirty_buyers: set[str] = set()
+        self._views_as_of: date | None = None
 
     def apply(self, env: Envelope) -> None:
         if self.ledger.is_applied(env.event_id):
             return
         self.ledger.apply(env)
         self.funnel.apply(env)
+        for field in ("org_id", "buyer_id", "supplier_id"):
+            if (org_id := getattr(env.payload, field, None)) is not None:
+                self._dirty_buyers.add(org_id)
+                self._dirty_buyers |= buyers_of(self.ledger, org_id)
         self.years.add(fiscal_year(env.occurred_at))
         for value in env.payload.model_dump().values():
             if isinstance(value, date):  # datetimes are dates too
@@ -67,7 +75,9 @@ class KpiProjection:
             if deadlines:
                 pipe.zadd(keys.match_deadlines, deadlines)
             today = as_japan_time(datetime.now(UTC)).date()
-            for buyer_id in buyers(self.ledger):
+            every = buyers(self.ledger)
+            due = every if self._views_as_of != today else self._dirty_buyers & every
+            for buyer_id in sorted(due):
                 view = supplier_adoption(self.ledger, buyer_id, today)
                 pipe.set(
                     keys.adoption(buyer_id),
@@ -75,6 +85,8 @@ class KpiProjection:
                 )
             await pipe.execute()
         self.changed = False
+        self._dirty_buyers.clear()  # written (or not buyers at all)
+        self._views_as_of = today
 
     def _snapshot(self, year: int, pipe: Any, keys: Keys) -> dict[str, Any]:
         wards: dict[str, list[dict[str, Any]]] = {}
