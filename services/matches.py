@@ -219,16 +219,19 @@ async def _steps(deps: Dependencies, match_id: str) -> list[Envelope]:
         )
         for r in (json.loads(v) for v in raw.values())
     }
+    rank: dict[str, int] = {}
     for recorded in await deps.redis.lrange(_recorded_key(deps, match_id), 0, -1):
         env = decode(recorded if isinstance(recorded, bytes) else recorded.encode())
         steps.setdefault(env.event_id, env)
-    return sorted(steps.values(), key=_in_order)
+        rank.setdefault(env.event_id, len(rank))
+    return sorted(steps.values(), key=lambda e: _in_order(e, rank.get(e.event_id, -1)))
 
 
-def _in_order(env: Envelope) -> tuple[bool, datetime, str]:
-    """Order a match's steps: the suggestion first, then by time (steps posted
-    in one request share their time)."""
-    return (env.type != "MatchSuggested", env.occurred_at, env.event_id)
+def _in_order(env: Envelope, rank: int) -> tuple[bool, int, datetime, str]:
+    """Order a match's steps: the suggestion first, then in the order the API
+    accepted them (rank; -1 for steps known only from the read model, which
+    came before), then by time."""
+    return (env.type != "MatchSuggested", rank, env.occurred_at, env.event_id)
 
 
 async def _current_suggestion(
