@@ -68,7 +68,8 @@ PROBE_TRIES = 5
 PARTITIONS = 3
 STEADY_SOURCE = "bench-steady"
 LOG_LINE = re.compile(
-    r"wrote KPIs in ([\d.]+) s|refreshed suggestions of (\d+) members in ([\d.]+) s"
+    r"wrote KPIs in ([\d.]+) s|(?:refreshed|computed the) suggestions of (\d+) "
+    r"(?:new or changed )?members in ([\d.]+) s"
 )
 
 
@@ -578,9 +579,10 @@ class _Probe:
             return False
         if self.kind == "registration":
             return True
+        # A new supplier is taken out of the member's list as soon as the
+        # graph service applies the link; the full recomputation follows later.
         doc = json.loads(raw)
-        ids = {s["candidate_id"] for s in doc["suggestions"]}
-        return doc["computed_at"] != self.computed_at and self.candidate not in ids
+        return self.candidate not in {s["candidate_id"] for s in doc["suggestions"]}
 
 
 class _SteadyStream:
@@ -756,8 +758,6 @@ async def _poll(
 
 
 def _latencies(probes: list[_Probe]) -> dict[str, Any]:
-    import numpy as np
-
     result: dict[str, Any] = {"probes": len(probes)}
     for kind in ("all", "registration", "link"):
         chosen = [p for p in probes if kind == "all" or p.kind == kind]
@@ -767,7 +767,7 @@ def _latencies(probes: list[_Probe]) -> dict[str, Any]:
             "unseen": len(chosen) - len(seen),
         }
         if seen:
-            p50, p99 = (float(np.percentile(seen, q)) for q in (50, 99))
+            p50, p99 = _percentile(seen, 50), _percentile(seen, 99)
             figures |= {
                 "p50_s": round(p50, 3),
                 "p99_s": round(p99, 3),
@@ -775,6 +775,15 @@ def _latencies(probes: list[_Probe]) -> dict[str, Any]:
             }
         result[kind] = figures
     return result
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Return the q-th percentile, interpolating between ranks."""
+    ordered = sorted(values)
+    at = (len(ordered) - 1) * q / 100
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
 def _refreshes(graph_log: Path, start: int, window_s: float) -> dict[str, Any]:
