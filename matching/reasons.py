@@ -123,8 +123,8 @@ def co_customers_reason(
 def recency_reason(newest: date, contribution: float) -> Reason:
     """Explain that the candidate began supplying someone lately."""
     day = newest.isoformat()
-    text_en = f"Began a new supply relationship on {day}: active in business now."
-    text_ja = f"{day}に新たな取引を始めており、現在も活発に事業を行っています。"
+    text_en = f"Its newest supply relationship began on {day}."
+    text_ja = f"直近の新たな取引は{day}に始まりました。"
     evidence = {"newest_supply": day}
     return Reason("recency", contribution, evidence, text_en, text_ja)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from schemas.errors import ContractError
@@ -82,6 +83,7 @@ for _w in WARDS.values():
         _BY_NAME[_name.casefold()] = _w.code
     _BY_NAME[f"{_w.name_en}-ku".casefold()] = _w.code
     _BY_NAME[f"{_w.name_en} city".casefold()] = _w.code
+    _BY_NAME[f"{_w.name_en} ward".casefold()] = _w.code
 
 
 def ward(code: str) -> Ward:
@@ -114,13 +116,18 @@ def ward_of_address(address: str) -> str | None:
     """Return the ward code of a Japanese address inside the 23 wards, else None.
 
     The address may start with 東京都 or directly with the ward's name, as the
-    EDINET list writes Tokyo addresses.
+    EDINET list writes Tokyo addresses, or be in English with the ward written
+    "Shibuya-ku", "Shibuya City" or "Shibuya Ward" (one ward, else None).
     """
     rest = address.strip().removeprefix("東京都").lstrip()
     for w in WARDS.values():
         if rest.startswith(w.name_ja):
             return w.code
-    return None
+    # An address in English names its ward as "Shibuya-ku" or "Shibuya City".
+    words = re.findall(r"[a-z]+(?:-ku)?(?: city| ward)?", address.casefold())
+    suffixed = (w for w in words if w.endswith(("-ku", " city", " ward")))
+    found = {_BY_NAME[w] for w in suffixed if w in _BY_NAME}
+    return found.pop() if len(found) == 1 else None
 
 
 def ward_distance(a: str, b: str) -> int:

@@ -337,9 +337,14 @@ def _add_kpi_routes(app: FastAPI, deps: Dependencies) -> None:
     @app.get("/v1/kpis.csv", tags=["kpis"], response_class=Response)
     async def get_kpis_csv(
         fiscal_year: Annotated[int, Query(ge=2000, le=2100)],
+        ward: Annotated[str | None, Query(description="JIS code or name")] = None,
     ) -> Response:
-        """Return every ward's KPIs as a CSV that Excel opens with Japanese intact."""
+        """Return every ward's KPIs (or one ward's) as a CSV that Excel opens with
+        the Japanese intact."""
         snapshot = await _kpi_snapshot(deps, fiscal_year)
+        if ward is not None:
+            code = _ward_or_422(ward)
+            snapshot["wards"] = {code: snapshot["wards"][code]}
         body = "\ufeff" + _kpi_csv(snapshot)
         headers = {
             "Content-Disposition": f'attachment; filename="kpis-fy{fiscal_year}.csv"'
@@ -410,7 +415,8 @@ def _kpi_csv(snapshot: dict[str, Any]) -> str:
             writer.writerow([
                 v["fiscal_year"], ward, names.name_ja if names else "全体",
                 names.name_en if names else "whole alliance", v["kpi"], v["label_ja"],
-                v["label_en"], v["value"], v["unit"], v["target"], v["on_track"],
+                v["label_en"], v["value"], v["unit"], v["target"],
+                "yes" if v["on_track"] else "no",
                 v["evidence"], v["note"] or "",
             ])  # fmt: skip
     return out.getvalue()

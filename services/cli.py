@@ -13,6 +13,7 @@ import click
 
 from schemas.errors import AllianceError
 from services.client import AllianceClient, ApiError
+from services.errors import StartupError
 from services.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,12 +43,16 @@ def up() -> None:
     from services.runtime import Platform
 
     platform = Platform(Settings())
-    platform.start()
-    click.echo(
-        f"Green Alliance is running: API {platform.api_url}, docs {platform.api_url}/docs"
-    )
-    click.echo("Press Ctrl-C to stop.")
-    platform.serve_forever()
+    try:
+        platform.start()
+        click.echo(
+            f"Green Alliance is running: API {platform.api_url}, "
+            f"docs {platform.api_url}/docs"
+        )
+        click.echo("Press Ctrl-C to stop.")
+        platform.serve_forever()
+    except StartupError as err:  # the reason, not a traceback
+        raise click.ClickException(str(err)) from err
 
 
 @main.command()
@@ -62,7 +67,11 @@ def demo(once: bool, shared_data: Path | None) -> None:
     """Run the platform on real data and show suggestions for three members."""
     from services.demo import run_demo
 
-    sys.exit(run_demo(Settings(), once=once, shared_data=shared_data))
+    try:
+        code = run_demo(Settings(), once=once, shared_data=shared_data)
+    except StartupError as err:  # the reason, not a traceback
+        raise click.ClickException(str(err)) from err
+    sys.exit(code)
 
 
 @main.command()

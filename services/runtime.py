@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ class Platform:
     def start(self) -> None:
         """Start every part and wait until the API is ready."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_api_port()
         try:
             self._start_infrastructure()
             asyncio.run(self._prepare_log())
@@ -72,6 +74,20 @@ class Platform:
         logger.info(
             "platform ready: API at %s (docs at %s/docs)", self.api_url, self.api_url
         )
+
+    def _check_api_port(self) -> None:
+        """Refuse to start when the API's port is taken: another platform (or
+        the demo) would answer in its place."""
+        host = self.settings.api_host
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, self.api_port))
+            except OSError as err:
+                raise StartupError(
+                    f"port {self.api_port} on {host} is in use ({err.strerror}): is "
+                    "another platform or the demo still running? Stop it, or choose "
+                    "another port with ALLIANCE_API_PORT"
+                ) from err
 
     def _start_infrastructure(self) -> None:
         if not self.bootstrap:

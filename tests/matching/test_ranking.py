@@ -304,9 +304,7 @@ def test_suggest_recency_reason_dates_the_newest_supply_link(log):
 
     recency = reason(by_id(result, "s-both"), "recency")
     assert recency.evidence == {"newest_supply": "2024-04-01"}
-    assert recency.text_en == (
-        "Began a new supply relationship on 2024-04-01: active in business now."
-    )
+    assert recency.text_en == ("Its newest supply relationship began on 2024-04-01.")
     # 2024-04-01 to 2026-10-01 is 913 days: 2 ** (-913 / 365) of the weight.
     assert recency.contribution == round(WEIGHTS["recency"] * 0.5 ** (913 / 365), 4)
 

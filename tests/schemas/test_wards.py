@@ -40,3 +40,20 @@ def test_ward_distance_same_bordering_and_far() -> None:
     assert ward_distance("13101", "13101") == 0
     assert ward_distance("13101", "13102") == 1
     assert ward_distance("13101", "13123") == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "code"),
+    [
+        ("東京都渋谷区神宮前1-2-3", "13113"),
+        ("1-2-3 Jingumae, Shibuya-ku, Tokyo", "13113"),
+        ("Minato City, Tokyo", "13103"),
+        ("Setagaya Ward", "13112"),
+        ("Tokyo", None),
+        ("Shibuya-ku and Minato-ku", None),
+    ],
+)
+def test_ward_of_address_reads_japanese_and_english_addresses(
+    address: str, code: str | None
+) -> None:
+    assert ward_of_address(address) == code
