@@ -96,7 +96,8 @@ class GraphService:
         self._topics = [topic_name(topic_prefix, s) for s in CONSUMED_STREAMS]
         self._limit = limit
         self._refresh_every_s = refresh_every_s
-        self._urgent: set[str] = set()
+        # New or changed members, oldest first (a dict is an ordered set).
+        self._urgent: dict[str, None] = {}
         # Pairs to take out of stored lists at once: (member, candidate).
         self._drops: list[tuple[str, str]] = []
         # Oldest first; a dict is an ordered set.
@@ -143,13 +144,14 @@ class GraphService:
     async def _loop(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         last_refresh = time.monotonic()
         progressed = False
+        loading = True  # until the log is read once to its end
         while not stop.is_set():
             busy = bool(self._background or self._everyone or self._urgent)
             batches = await consumer.getmany(
                 timeout_ms=0 if busy else 200, max_records=POLL_RECORDS
             )
             count = sum(len(records) for records in batches.values())
-            behind = count >= BURST_RECORDS or not self.caught_up
+            behind = loading or count >= BURST_RECORDS
             for records in batches.values():
                 for record in records:
                     self._apply(
@@ -158,16 +160,17 @@ class GraphService:
                     )  # fmt: skip
             progressed = progressed or count > 0
             idle = count == 0
+            loading = loading and not idle
             due = time.monotonic() - last_refresh >= self._refresh_every_s
-            if (progressed or self.kpis.changed) and (idle or due):
+            if (progressed or self.kpis.changed or self._urgent) and (idle or due):
                 await self._with_retry(partial(self.refresh, caught_up=idle))
                 last_refresh, progressed = time.monotonic(), False
-            elif idle and self._urgent:
+            elif idle and not busy and not self.caught_up:
                 await self._with_retry(partial(self.refresh, caught_up=True))
-            elif idle and busy:
-                await self._with_retry(self._refresh_background)
-            elif idle and not self.caught_up:  # the last refresh came mid-burst
-                await self._with_retry(partial(self.refresh, caught_up=True))
+            if self._background or self._everyone:
+                # a slice between polls: the log keeps being read meanwhile
+                at_head = not loading and count < BURST_RECORDS
+                await self._with_retry(partial(self._refresh_background, at_head))
 
     def _apply(
         self,
@@ -203,13 +206,14 @@ class GraphService:
                 env.event_id, topic, partition, offset, err,
             )  # fmt: skip
             return
-        self._at_once(env.payload)
+        if audiences:  # behind the log, everyone is queued instead
+            self._at_once(env.payload)
         self._background.update(dict.fromkeys(touched))
 
     def _at_once(self, p: Any) -> None:
         """Queue what a member just did for the next refresh."""
         if isinstance(p, OrganisationRegistered | OrganisationProfileUpdated):
-            self._urgent.add(p.org_id)
+            self._urgent[p.org_id] = None
         elif isinstance(p, SupplierLinked):
             self._drops.append((p.buyer_id, p.supplier_id))
         elif isinstance(p, MatchDeclined):
@@ -245,7 +249,7 @@ class GraphService:
         recomputations wait in the background queue."""
         self._relearn()
         self._queue_everyone()
-        urgent = self._registered(self._urgent)
+        urgent = self._registered(self._urgent, keep_order=True)
         self._urgent.clear()
         started = time.monotonic()
         done = 0
@@ -256,7 +260,7 @@ class GraphService:
                 self._background.pop(org_id, None)
             done += len(chunk)
             await asyncio.sleep(0)  # let the consumer's heartbeats run
-        self._urgent.update(urgent[done:])  # a burst of registrations: next time
+        self._urgent.update(dict.fromkeys(urgent[done:]))  # a burst: next time
         urgent = urgent[:done]
         await self._drop_pairs()
         await self._write_kpis(caught_up)
@@ -303,26 +307,30 @@ class GraphService:
             self._background.update(dict.fromkeys(self.graph.orgs()))
             self._everyone = False
 
-    async def _refresh_background(self) -> None:
+    async def _refresh_background(self, caught_up: bool = True) -> None:
         """Recompute members of the background queue, oldest first, for a slice
-        of time."""
+        of time; say the suggestions are current once it is empty and the log
+        is read to its end."""
         self._queue_everyone()
         deadline = time.monotonic() + BACKGROUND_SLICE_S
         while self._background and time.monotonic() < deadline:
             chunk = list(islice(self._background, REFRESH_CHUNK // 4))
             for org_id in chunk:
                 del self._background[org_id]
-            await self._write(self._registered(chunk))
-        if not (self._background or self._urgent or self.kpis.changed):
+            await self._write(self._registered(chunk, keep_order=True))
+        if caught_up and not (self._background or self._urgent or self.kpis.changed):
             await self._set_caught_up(True)
 
-    def _registered(self, org_ids: Iterable[str]) -> list[str]:
-        """Return the members among the ids, sorted; forget the exposure of the
-        rest (they left, or never registered)."""
-        members = sorted(o for o in org_ids if self.graph.has_org(o))
-        for gone in set(org_ids).difference(members):
+    def _registered(
+        self, org_ids: Iterable[str], *, keep_order: bool = False
+    ) -> list[str]:
+        """Return the members among the ids (sorted, unless ``keep_order``); forget
+        the exposure of the rest (they left, or never registered)."""
+        given = list(org_ids)
+        members = [o for o in given if self.graph.has_org(o)]
+        for gone in set(given).difference(members):
             self.exposure.forget(gone)
-        return members
+        return members if keep_order else sorted(members)
 
     def _relearn(self) -> None:
         """Learn the ranking's weights again when enough matches have finished
