@@ -316,7 +316,8 @@ def import_attendance_command(
 
 def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[no-untyped-def]
     """Read a file, send its rows, report. Exit 0 when every row went in, 1 when
-    some rows were rejected (the others are in), 2 when the file is unusable."""
+    some rows were rejected (the others are in), 2 when the file is unusable or
+    the platform cannot be reached."""
     from services.imports import send_import
 
     client = AllianceClient(_api(api_url))
@@ -325,7 +326,9 @@ def _run_import(api_url: str | None, read, path: Path) -> None:  # type: ignore[
         result = read(members)
         outcome = send_import(client, result, label=path.name)
     except ApiError as err:
-        raise click.ClickException(str(err)) from err
+        click.echo(f"Error: {err}. Rows sent before stay in; importing the file "
+                   "again is safe (each row is taken once).", err=True)  # fmt: skip
+        sys.exit(2)
     except AllianceError as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(2)
