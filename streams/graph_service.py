@@ -156,7 +156,7 @@ class GraphService:
                 for record in records:
                     self._apply(
                         record.topic, record.partition, record.offset, record.value,
-                        audiences=not behind,
+                        audiences=not behind, at_once=not loading,
                     )  # fmt: skip
             progressed = progressed or count > 0
             idle = count == 0
@@ -180,6 +180,7 @@ class GraphService:
         value: bytes | None,
         *,
         audiences: bool = True,
+        at_once: bool = True,
     ) -> None:
         self._positions[f"{topic}:{partition}"] = offset + 1
         try:
@@ -206,7 +207,7 @@ class GraphService:
                 env.event_id, topic, partition, offset, err,
             )  # fmt: skip
             return
-        if audiences:  # behind the log, everyone is queued instead
+        if at_once:  # while the log is first read, everyone is queued instead
             self._at_once(env.payload)
         self._background.update(dict.fromkeys(touched))
 

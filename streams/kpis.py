@@ -12,6 +12,12 @@ from redis.asyncio import Redis
 from matching.funnel import DIMENSIONS, Funnel
 from matching.kpi import KpiLedger, buyers, buyers_of, supplier_adoption
 from schemas.envelope import Envelope
+from schemas.events import (
+    AttendanceCorrected,
+    DealWithdrawn,
+    EventCancelled,
+    MatchClosedWithoutDeal,
+)
 from schemas.fiscal import as_japan_time, fiscal_year
 from schemas.wards import WARDS
 from streams.readmodels import Keys
@@ -19,6 +25,8 @@ from streams.readmodels import Keys
 logger = logging.getLogger(__name__)
 
 ALL_WARDS = "all"
+# Events that undo an earlier one, whose year they do not carry.
+_UNDOING = (DealWithdrawn, EventCancelled, AttendanceCorrected, MatchClosedWithoutDeal)
 MAX_YEARS = 15
 
 
@@ -34,6 +42,9 @@ class KpiProjection:
         # write; every buyer's is rewritten once a day (expiry warnings move).
         self._dirty_buyers: set[str] = set()
         self._views_as_of: date | None = None
+        # The earliest fiscal year whose KPIs may have changed since the last
+        # write (None: none); every year is rewritten once a day.
+        self._dirty_from: int | None = None
 
     def apply(self, env: Envelope) -> None:
         if self.ledger.is_applied(env.event_id):
@@ -44,10 +55,21 @@ class KpiProjection:
             if (org_id := getattr(env.payload, field, None)) is not None:
                 self._dirty_buyers.add(org_id)
                 self._dirty_buyers |= buyers_of(self.ledger, org_id)
-        self.years.add(fiscal_year(env.occurred_at))
+        years = {fiscal_year(env.occurred_at)}
         for value in env.payload.model_dump().values():
             if isinstance(value, date):  # datetimes are dates too
-                self.years.add(fiscal_year(value))
+                years.add(fiscal_year(value))
+        if isinstance(reported := getattr(env.payload, "fiscal_year", None), int):
+            years.add(reported)
+        self.years |= years
+        # An event changes the KPIs of its own years and the later ones (counts
+        # accumulate, changes compare with earlier years); one that undoes an
+        # earlier event (or merges a member) may change any year.
+        reaches_back = isinstance(env.payload, _UNDOING) or bool(
+            getattr(env.payload, "corporate_number", None)
+        )
+        earliest = min(self.years) if reaches_back else min(years)
+        self._dirty_from = min(self._dirty_from or earliest, earliest)
         self.changed = True
 
     def fiscal_years(self) -> list[int]:
@@ -60,8 +82,13 @@ class KpiProjection:
     async def write(self, redis: Redis, keys: Keys) -> None:
         """Write every ward's KPIs (and the alliance's) of every fiscal year."""
         computed_at = datetime.now(UTC).isoformat()
+        today = as_japan_time(datetime.now(UTC)).date()
+        new_day = self._views_as_of != today
+        since = self._dirty_from if self._dirty_from is not None else 10_000
         async with redis.pipeline(transaction=False) as pipe:
             for year in self.fiscal_years():
+                if not new_day and year < since:
+                    continue  # nothing that could change it came in
                 snapshot = self._snapshot(year, pipe, keys)
                 snapshot["computed_at"] = computed_at
                 pipe.set(keys.kpis(year), json.dumps(snapshot, ensure_ascii=False))
@@ -74,9 +101,8 @@ class KpiProjection:
             pipe.delete(keys.match_deadlines)
             if deadlines:
                 pipe.zadd(keys.match_deadlines, deadlines)
-            today = as_japan_time(datetime.now(UTC)).date()
             every = buyers(self.ledger)
-            due = every if self._views_as_of != today else self._dirty_buyers & every
+            due = every if new_day else self._dirty_buyers & every
             for buyer_id in sorted(due):
                 view = supplier_adoption(self.ledger, buyer_id, today)
                 pipe.set(
@@ -86,7 +112,7 @@ class KpiProjection:
             await pipe.execute()
         self.changed = False
         self._dirty_buyers.clear()  # written (or not buyers at all)
-        self._views_as_of = today
+        self._views_as_of, self._dirty_from = today, None
 
     def _snapshot(self, year: int, pipe: Any, keys: Keys) -> dict[str, Any]:
         wards: dict[str, list[dict[str, Any]]] = {}
