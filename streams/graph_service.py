@@ -64,7 +64,7 @@ REFRESH_CHUNK = 200
 KPI_EVERY_S = 10.0
 POLL_RECORDS = 5000
 # A poll that returns this many records means the service is behind the log.
-BURST_RECORDS = 1000
+BURST_RECORDS = POLL_RECORDS
 # Background refreshes run this long at most between two polls, and those of
 # new or changed members this long (a burst of registrations waits its turn).
 BACKGROUND_SLICE_S = 0.2
@@ -156,7 +156,7 @@ class GraphService:
                 for record in records:
                     self._apply(
                         record.topic, record.partition, record.offset, record.value,
-                        audiences=not behind, at_once=not loading,
+                        audiences=not behind, at_once=not behind,
                     )  # fmt: skip
             progressed = progressed or count > 0
             idle = count == 0
@@ -207,14 +207,16 @@ class GraphService:
                 env.event_id, topic, partition, offset, err,
             )  # fmt: skip
             return
-        if at_once:  # while the log is first read, everyone is queued instead
-            self._at_once(env.payload)
+        self._at_once(env.payload, new_members=at_once)
         self._background.update(dict.fromkeys(touched))
 
-    def _at_once(self, p: Any) -> None:
-        """Queue what a member just did for the next refresh."""
+    def _at_once(self, p: Any, *, new_members: bool) -> None:
+        """Queue what a member just did for the next refresh. Behind the log
+        (``new_members`` false) a new or changed member waits in the background
+        queue with everyone else; exclusions are taken out at once anyway."""
         if isinstance(p, OrganisationRegistered | OrganisationProfileUpdated):
-            self._urgent[p.org_id] = None
+            if new_members:
+                self._urgent[p.org_id] = None
         elif isinstance(p, SupplierLinked):
             self._drops.append((p.buyer_id, p.supplier_id))
         elif isinstance(p, MatchDeclined):
