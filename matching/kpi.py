@@ -798,9 +798,11 @@ def supplier_adoption(ledger: KpiLedger, buyer_id: str, today: date) -> dict[str
 def _best_in_force(ledger: KpiLedger, org_id: str, day: date) -> Scheme | None:
     held = [
         scheme
-        for (org, scheme), records in ledger._credentials.items()
-        if org == org_id
-        and any(ledger._in_force(org, scheme, r, day) for r in records.values())
+        for scheme in ledger._schemes_of.get(org_id, ())
+        if any(
+            ledger._in_force(org_id, scheme, r, day)
+            for r in ledger._credentials[org_id, scheme].values()
+        )
     ]
     return max(held, key=SCHEME_LEVEL.__getitem__, default=None)
 

@@ -51,10 +51,12 @@ class KpiProjection:
             return
         self.ledger.apply(env)
         self.funnel.apply(env)
-        for field in ("org_id", "buyer_id", "supplier_id"):
-            if (org_id := getattr(env.payload, field, None)) is not None:
-                self._dirty_buyers.add(org_id)
-                self._dirty_buyers |= buyers_of(self.ledger, org_id)
+        if (buyer_id := getattr(env.payload, "buyer_id", None)) is not None:
+            self._dirty_buyers.add(buyer_id)  # a link or support changes its view
+        if (org_id := getattr(env.payload, "org_id", None)) is not None:
+            # a member's credentials show in the view of every buyer it supplies
+            self._dirty_buyers.add(org_id)
+            self._dirty_buyers |= buyers_of(self.ledger, org_id)
         years = {fiscal_year(env.occurred_at)}
         for value in env.payload.model_dump().values():
             if isinstance(value, date):  # datetimes are dates too
