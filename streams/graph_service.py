@@ -61,7 +61,7 @@ GRAPH = "graph"
 # The graph's streams, and the reports the KPIs need.
 CONSUMED_STREAMS = (*GRAPH_STREAMS, Stream.REPORTS)
 REFRESH_CHUNK = 200
-KPI_EVERY_S = 10.0
+KPI_EVERY_S = 30.0
 POLL_RECORDS = 5000
 # A poll that returns this many records means the service is behind the log.
 BURST_RECORDS = POLL_RECORDS
@@ -86,7 +86,7 @@ class GraphService:
         keys: Keys,
         topic_prefix: str,
         limit: int = 20,
-        refresh_every_s: float = 0.5,
+        refresh_every_s: float = 0.25,
     ) -> None:
         self.graph = AllianceGraph()
         self._bootstrap = bootstrap
