@@ -237,8 +237,8 @@ class GraphService:
                 delay = min(delay * 2, 5.0)
 
     async def _write_kpis(self, caught_up: bool) -> None:
-        """Write the KPIs when they changed: once caught up, or now and then while
-        catching up (a full report of every ward and year takes a while)."""
+        """Write the KPIs when they changed: once all is quiet, or now and then
+        while events keep coming (a report of every ward takes a while)."""
         due = time.monotonic() - self._kpis_written >= KPI_EVERY_S
         if self.kpis.changed and (caught_up or due):
             started = time.monotonic()
@@ -266,7 +266,9 @@ class GraphService:
         self._urgent.update(dict.fromkeys(urgent[done:]))  # a burst: next time
         urgent = urgent[:done]
         await self._drop_pairs()
-        await self._write_kpis(caught_up)
+        # KPIs are written when all is quiet, or every KPI_EVERY_S under load
+        quiet = caught_up and not self._background and not self._urgent
+        await self._write_kpis(quiet)
         if not self.kpis.changed:
             await self._set_caught_up(
                 caught_up and not self._background and not self._urgent
