@@ -68,6 +68,9 @@ BURST_RECORDS = POLL_RECORDS
 # Background refreshes run this long at most between two polls, and those of
 # new or changed members this long (a burst of registrations waits its turn).
 BACKGROUND_SLICE_S = 0.2
+# Members computed between two looks at the clock (about 10 ms each at 10,000
+# members), so that a slice ends near its time.
+BACKGROUND_CHUNK = 8
 URGENT_SLICE_S = 1.0
 # Weights are learnt again once finished matches have grown by this share (or
 # by RELEARN_MIN of them), not at every outcome: a new model refreshes everyone.
@@ -257,7 +260,7 @@ class GraphService:
         started = time.monotonic()
         done = 0
         while done < len(urgent) and time.monotonic() - started < URGENT_SLICE_S:
-            chunk = urgent[done : done + REFRESH_CHUNK // 4]
+            chunk = urgent[done : done + BACKGROUND_CHUNK]
             await self._write(chunk)
             for org_id in chunk:
                 self._background.pop(org_id, None)
@@ -319,7 +322,7 @@ class GraphService:
         self._queue_everyone()
         deadline = time.monotonic() + BACKGROUND_SLICE_S
         while self._background and time.monotonic() < deadline:
-            chunk = list(islice(self._background, REFRESH_CHUNK // 4))
+            chunk = list(islice(self._background, BACKGROUND_CHUNK))
             for org_id in chunk:
                 del self._background[org_id]
             await self._write(self._registered(chunk, keep_order=True))
