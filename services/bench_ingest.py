@@ -464,11 +464,16 @@ async def _live(
         live_s = time.perf_counter() - started
         applied = int(await redis.scard(keys.applied(WORKER)))
         graph_s: float | None = None
+        settled_s: float | None = None
         if "freshness" in options.phases:  # which needs it caught up
             graph = keys.progress(GRAPH)
             wait = options.graph_timeout_s
             if await _wait_progress(platform, redis, graph, ends, "graph", wait):
                 graph_s = time.perf_counter() - started
+            # then until every suggestion the burst changed is recomputed, so
+            # that freshness is measured on a settled platform
+            if graph_s is not None and await _wait_current(redis, keys, wait):
+                settled_s = time.perf_counter() - started
     finally:
         await redis.aclose()
     return {
@@ -479,7 +484,22 @@ async def _live(
         "seconds": round(live_s, 3),
         "events_per_s": round(sent / live_s, 1),
         "graph_caught_up_seconds": None if graph_s is None else round(graph_s, 3),
+        "suggestions_current_seconds": (
+            None if settled_s is None else round(settled_s, 3)
+        ),
     }
+
+
+async def _wait_current(redis: Redis, keys: Any, timeout_s: float) -> bool:
+    """Wait until the graph service says every suggestion is current."""
+    from streams.graph_service import GRAPH
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await redis.hget(keys.status(GRAPH), "caught_up") == b"1":
+            return True
+        await asyncio.sleep(0.5)
+    return False
 
 
 async def _warm_up(
