@@ -111,7 +111,8 @@ def co_customers_reason(
         more_en = f" and {len(peers) - len(named)} more" if len(peers) > 2 else ""
         more_ja = f"など{len(peers)}社" if len(peers) > 2 else ""
         text_en = _end(
-            f"Supplies {join_en(en)}{more_en}, which buy from your suppliers too"
+            f"Supplies {join_en(en)}{more_en}, which "
+            f"{'buys' if len(peers) == 1 else 'buy'} from your suppliers too"
         )
         text_ja = f"貴社の仕入先から同じく仕入れている{'、'.join(ja)}{more_ja}に供給しています。"
     else:

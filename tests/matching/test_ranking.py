@@ -271,7 +271,7 @@ def test_suggest_co_customers_reason_names_the_firm_buying_from_both(log):
     result = suggest(graph, "m", now=log.now)
 
     co = reason(by_id(result, "s-both"), "co_customers")
-    assert co.text_en == ("Supplies Yuraku Sangyo, which buy from your suppliers too.")
+    assert co.text_en == ("Supplies Yuraku Sangyo, which buys from your suppliers too.")
     assert co.text_ja == "貴社の仕入先から同じく仕入れている有楽産業に供給しています。"
     assert co.evidence == {"co_customers": 1, "named": ["y"]}
     assert "co_customers" not in {r.kind for r in by_id(result, "s-led").reasons}
