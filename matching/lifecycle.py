@@ -13,7 +13,7 @@ A step that does not fit the match's state is refused with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from matching.errors import MatchingError
@@ -29,6 +29,7 @@ from schemas.events import (
     MatchSuggested,
     MeetingHeld,
 )
+from schemas.fiscal import as_japan_time
 
 EXPIRY = timedelta(days=30)
 
@@ -60,6 +61,7 @@ class Match:
     score: float
     stage: Stage = Stage.SUGGESTED
     accepted_by: frozenset[str] = field(default_factory=frozenset)
+    met_on: date | None = None
 
     @property
     def sides(self) -> frozenset[str]:
@@ -92,7 +94,26 @@ class Match:
                 f"match {self.match_id} is {self.stage.value}: {env.type} needs it to be "
                 f"{' or '.join(s.value for s in sorted(allowed)) or 'something else'}"
             )
+        if isinstance(p, MeetingHeld):
+            self._not_before(p.held_on, "the meeting", self.suggested_on, "suggestion")
+            return replace(self, stage=target, met_on=p.held_on)
+        if isinstance(p, DealClosed):
+            self._not_before(p.closed_on, "the deal", self.met_on, "meeting")
         return replace(self, stage=target)
+
+    @property
+    def suggested_on(self) -> date:
+        """The day of the suggestion, in Japan."""
+        return as_japan_time(self.suggested_at).date()
+
+    def _not_before(
+        self, day: date, what: str, earlier: date | None, earlier_what: str
+    ) -> None:
+        if earlier is not None and day < earlier:
+            raise IllegalStep(
+                f"match {self.match_id}: {what} on {day} is dated before the "
+                f"{earlier_what} on {earlier}"
+            )
 
     def _answer(self, p: MatchAccepted | MatchDeclined, at: datetime) -> Match:
         if p.org_id not in self.sides:

@@ -125,3 +125,27 @@ def test_lifecycle_records_model_version_and_score() -> None:
     match = replay([suggested()])
 
     assert (match.model_version, match.score) == ("h1", 0.4)
+
+
+@pytest.mark.parametrize(
+    ("held_on", "closed_on", "refused"),
+    [
+        ("2026-04-30", "2026-05-10", "the meeting on 2026-04-30 is dated before the "
+                                     "suggestion on 2026-05-01"),
+        ("2026-05-04", "2026-05-03", "the deal on 2026-05-03 is dated before the "
+                                     "meeting on 2026-05-04"),
+        ("2026-05-01", "2026-05-01", None),  # all on the day of the suggestion
+    ],
+)  # fmt: skip
+def test_meeting_and_deal_cannot_be_dated_before_what_led_to_them(
+    held_on: str, closed_on: str, refused: str | None
+) -> None:
+    events = [suggested(), accepted("a"), accepted("b"), ev("MatchIntroduced", 2),
+              ev("MeetingHeld", 3, held_on=held_on),
+              ev("DealClosed", 9, closed_on=closed_on)]  # fmt: skip
+
+    if refused is None:
+        assert replay(events).stage is Stage.DEAL_CLOSED
+    else:
+        with pytest.raises(IllegalStep, match=refused):
+            replay(events)

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas.fiscal import as_japan_time
 from services.runtime import Platform
 from services.settings import Settings
 
@@ -363,9 +365,9 @@ def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
     opened = api.post("/v1/members/mb-1/suggestions/ms-1/accept").json()
     match_id = opened["match_id"]
     wait_for(lambda: api.get(f"/v1/matches/{match_id}").status_code == 200)
-    too_early = api.post(
-        f"/v1/matches/{match_id}/deal", json={"closed_on": "2026-12-10"}
-    )
+    today = as_japan_time(datetime.now(UTC)).date()  # the suggestion's day
+    met_on, closed_on = str(today + timedelta(days=1)), str(today + timedelta(days=6))
+    too_early = api.post(f"/v1/matches/{match_id}/deal", json={"closed_on": closed_on})
 
     def step(name: str, body: dict[str, Any], stage: str) -> None:
         assert api.post(f"/v1/matches/{match_id}/{name}", json=body).status_code == 202
@@ -373,8 +375,8 @@ def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
 
     step("accept", {"org_id": "ms-1"}, "accepted")
     step("introduce", {}, "introduced")
-    step("meeting", {"held_on": "2026-12-05"}, "meeting_held")
-    step("deal", {"closed_on": "2026-12-10", "amount_jpy": 1200000}, "deal_closed")
+    step("meeting", {"held_on": met_on}, "meeting_held")
+    step("deal", {"closed_on": closed_on, "amount_jpy": 1200000}, "deal_closed")
     match = api.get(f"/v1/matches/{match_id}").json()
 
     def funnel_counts_the_deal() -> dict[str, Any] | None:
