@@ -30,7 +30,7 @@ from services.matches import (
     record_match_events,
 )
 from services.settings import Settings
-from streams.graph_service import GRAPH
+from streams.graph_service import suggestions_status
 
 logger = logging.getLogger(__name__)
 
@@ -459,10 +459,8 @@ def _add_health_routes(app: FastAPI, deps: Dependencies) -> None:
 
 
 async def _suggestions_status(deps: Dependencies) -> str:
-    status = await deps.redis.hgetall(deps.keys.status(GRAPH))
-    if not status:
+    status = await suggestions_status(deps.redis, deps.keys)
+    if status is None:
         return "graph service not started"
-    if status.get(b"caught_up") == b"1":
-        return "current"
-    since = status.get(b"since", b"?")
-    return f"catching up with the log since {text(since)}"
+    current, since = status
+    return "current" if current else f"catching up with the log since {since}"

@@ -492,11 +492,12 @@ async def _live(
 
 async def _wait_current(redis: Redis, keys: Any, timeout_s: float) -> bool:
     """Wait until the graph service says every suggestion is current."""
-    from streams.graph_service import GRAPH
+    from streams.graph_service import suggestions_status
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await redis.hget(keys.status(GRAPH), "caught_up") == b"1":
+        status = await suggestions_status(redis, keys)
+        if status is not None and status[0]:
             return True
         await asyncio.sleep(0.5)
     return False

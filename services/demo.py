@@ -26,7 +26,7 @@ from services.imports import read_attendance_file, send_import
 from services.kafka import end_offsets
 from services.runtime import Platform
 from services.settings import Settings
-from streams.graph_service import CONSUMED_STREAMS, GRAPH
+from streams.graph_service import CONSUMED_STREAMS, GRAPH, suggestions_status
 from streams.readmodels import WORKER, Keys
 from streams.worker import PROJECTED_STREAMS
 
@@ -144,7 +144,8 @@ async def wait_until_processed(platform: Platform, settings: Settings) -> None:
                 platform.check_children()
                 done = await _done(redis, keys, ends, graph_topics)
                 bar.update(done - bar.n)
-                if done >= total and await _suggestions_current(redis, keys):
+                status = await suggestions_status(redis, keys)
+                if done >= total and status is not None and status[0]:
                     return
                 if time.monotonic() > deadline:
                     raise ServiceError(
@@ -153,11 +154,6 @@ async def wait_until_processed(platform: Platform, settings: Settings) -> None:
                 await asyncio.sleep(0.3)
     finally:
         await redis.aclose()
-
-
-async def _suggestions_current(redis: Redis, keys: Keys) -> bool:
-    """Whether the graph service has refreshed everyone its events concern."""
-    return bool(await redis.hget(keys.status(GRAPH), "caught_up") == b"1")
 
 
 async def _done(

@@ -51,7 +51,7 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
                 new.append(_event("MatchSuggested", payload, now, match_id))
             answer = {"match_id": match_id, "org_id": org_id}
             new.append(_event("MatchAccepted", answer, now, match_id))
-            match = await _record(deps, steps, new)
+            match, _ = await _record(deps, steps, new)
         return {"match_id": match_id, "stage": match.stage.value}
 
     @app.post("/v1/matches/{match_id}/{step}", tags=["matches"], status_code=202)
@@ -74,7 +74,7 @@ def add_match_routes(app: FastAPI, deps: Dependencies) -> None:
                 raise HTTPException(404, f"no match {match_id!r}")
             fields = {**(body or {}), "match_id": match_id}
             new = [_event(event_type, fields, datetime.now(UTC), match_id)]
-            match = await _record(deps, steps, new)
+            match, _ = await _record(deps, steps, new)
         return {"match_id": match_id, "stage": match.stage.value}
 
     @app.get("/v1/matches/funnel", tags=["matches"])
@@ -152,10 +152,8 @@ async def record_match_events(deps: Dependencies, envelopes: list[Envelope]) -> 
     match_id = envelopes[0].payload.match_id  # type: ignore[attr-defined]
     async with _match_lock(deps, match_id):
         steps = await _steps(deps, match_id)
-        if all(e.event_id in {s.event_id for s in steps} for e in envelopes):
-            return "duplicate"
-        await _record(deps, steps, envelopes)
-    return "accepted"
+        _, recorded = await _record(deps, steps, envelopes)
+    return "accepted" if recorded else "duplicate"
 
 
 @asynccontextmanager
@@ -180,9 +178,10 @@ async def _match_lock(deps: Dependencies, match_id: str) -> AsyncIterator[None]:
 
 async def _record(
     deps: Dependencies, steps: list[Envelope], new: list[Envelope]
-) -> Match:
+) -> tuple[Match, bool]:
     """Check the new steps against the match's, accept them, and remember them
-    until the read model has them (the caller holds the match's lock)."""
+    until the read model has them (the caller holds the match's lock). Return
+    the match and whether any step was new (not a retried request's)."""
     known = {s.event_id for s in steps}
     fresh = [e for e in new if e.event_id not in known]  # a retried request
     match = _check([*steps, *fresh])
@@ -191,7 +190,7 @@ async def _record(
         match_id = fresh[0].payload.match_id  # type: ignore[attr-defined]
         key = _recorded_key(deps, match_id)
         await deps.redis.rpush(key, *(e.to_bytes() for e in fresh))
-    return match
+    return match, bool(fresh)
 
 
 def _recorded_key(deps: Dependencies, match_id: str) -> str:

@@ -273,9 +273,7 @@ class GraphService:
         quiet = caught_up and not self._background and not self._urgent
         await self._write_kpis(quiet)
         if not self.kpis.changed:
-            await self._set_caught_up(
-                caught_up and not self._background and not self._urgent
-            )
+            await self._set_caught_up(quiet)
             progress: dict[Any, Any] = dict(self._positions)  # key type is invariant
             if progress:
                 await self._redis.hset(self._keys.progress(GRAPH), mapping=progress)
@@ -402,3 +400,15 @@ class GraphService:
             if weight > 0:
                 reason["value"] = round(reason["contribution"] / weight, 4)
         return document
+
+
+async def suggestions_status(redis: Redis, keys: Keys) -> tuple[bool, str] | None:
+    """Return what the graph service last said: whether every suggestion is
+    current, and since when (ISO time); None if it has not started."""
+    status = await redis.hgetall(keys.status(GRAPH))
+    if not status:
+        return None
+    since = status.get(b"since", b"?")
+    return status.get(b"caught_up") == b"1", (
+        since.decode() if isinstance(since, bytes) else since
+    )
