@@ -126,6 +126,13 @@ class AllianceGraph:
         # same dicts as G.nodes[org_id], reachable without NodeView's overhead.
         self._org_attrs: dict[str, dict[str, Any]] = {}
         self._closed: set[str] = set()
+        # Per org and profile field, the precedence of the event that set it
+        # (`Envelope.precedence`): a registration that arrives after an update
+        # of its org does not undo the update.
+        self._field_latest: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        # Per (org, meeting node), the latest word on the org's presence: its
+        # precedence and whether the org was there.
+        self._presence: dict[tuple[str, str], tuple[str, bool]] = {}
         # Match messages that arrived before their MatchSuggested, by match id.
         self._parked: defaultdict[str, dict[str, Envelope]] = defaultdict(dict)
         self._handlers: dict[str, Handler] = {
@@ -199,15 +206,16 @@ class AllianceGraph:
         self._ensure_org(p.org_id)
         attrs = self.G.nodes[p.org_id]
         self._index(p.org_id, attrs, add=False)
-        attrs.update(
-            registered=True,
-            name=p.name,
-            name_en=p.name_en,
-            ward=p.ward,
-            industry=p.industry,
-            offers=frozenset(p.offers),
-            needs=frozenset(p.needs),
-        )
+        attrs["registered"] = True
+        profile = {
+            "name": p.name,
+            "name_en": p.name_en,
+            "ward": p.ward,
+            "industry": p.industry,
+            "offers": frozenset(p.offers),
+            "needs": frozenset(p.needs),
+        }
+        self._set_latest(p.org_id, profile, envelope.precedence())
         self._index(p.org_id, attrs, add=True)
         alias = name_alias(p.name, p.ward, p.corporate_number)
         merged = self._merge(alias, p.org_id) if alias and alias != p.org_id else set()
@@ -273,9 +281,19 @@ class AllianceGraph:
         for side in ("offers", "needs"):
             if side in changes:
                 changes[side] = frozenset(changes[side])
-        attrs.update(changes)
+        self._set_latest(p.org_id, changes, envelope.precedence(rank=1))
         self._index(p.org_id, attrs, add=True)
         return {p.org_id, *self.partners(p.org_id), *before, *self.audience(p.org_id)}
+
+    def _set_latest(self, org_id: str, fields: dict[str, Any], precedence: str) -> None:
+        """Set each field, unless an event later by time has set it already
+        (between equals, the last applied wins, as in the read models)."""
+        latest = self._field_latest[org_id]
+        attrs = self.G.nodes[org_id]
+        for name, value in fields.items():
+            if latest.get(name, "") <= precedence:
+                attrs[name] = value
+                latest[name] = precedence
 
     def _on_membership_ended(self, p: MembershipEnded, envelope: Envelope) -> set[str]:
         """Stop suggesting an org that left; its history stays in the graph."""
@@ -321,10 +339,14 @@ class AllianceGraph:
         )
         return self.attendees(node)
 
-    def _on_attendance(self, p: AttendanceLogged, envelope: Envelope) -> set[str]:
+    def _on_attendance(
+        self, p: AttendanceLogged, envelope: Envelope, rank: int = 0
+    ) -> set[str]:
         """Link the org to the meeting once, counting distinct people."""
         self._ensure_org(p.org_id)
         node = self._ensure_event(p.event_code)
+        if not self._is_news(p.org_id, node, envelope.precedence(rank), True):
+            return set()  # taken back by a later correction, arrived first
         if self.G.nodes[node].get("cancelled"):
             return set()  # attendance of a cancelled meeting creates no tie
         is_new = not self.G.has_edge(p.org_id, node)
@@ -348,12 +370,28 @@ class AllianceGraph:
                 org_id=p.org_id,
                 attended_at=envelope.occurred_at,
             )
-            return self._on_attendance(logged, envelope)
+            return self._on_attendance(logged, envelope, rank=1)
+        if not self._is_news(p.org_id, node, envelope.precedence(rank=1), False):
+            return set()  # a later attendance, arrived first, stands
         if not self.G.has_edge(p.org_id, node):
             return set()
         touched = self.attendees(node)
         self._drop_edge(p.org_id, node)
         return touched
+
+    def _is_news(self, org_id: str, node: str, precedence: str, there: bool) -> bool:
+        """Record a word on an org's presence at a meeting; return False if a
+        later word contradicts it.
+
+        Attendance of several people of one org, in any order, all counts; an
+        attendance taken back by a later correction does not, even when the
+        correction arrives first.
+        """
+        latest = self._presence.get((org_id, node))
+        if latest is not None and latest[0] > precedence:
+            return latest[1] == there
+        self._presence[org_id, node] = (precedence, there)
+        return True
 
     def _on_event_cancelled(self, p: EventCancelled, envelope: Envelope) -> set[str]:
         """A cancelled meeting created no tie: drop its attendance."""

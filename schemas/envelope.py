@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -58,6 +58,18 @@ class Envelope(BaseModel):
     @property
     def key(self) -> str:
         return str(getattr(self.payload, EVENT_TYPES[self.type].key_field))
+
+    def precedence(self, rank: int = 0) -> str:
+        """Return a text that sorts as the events happened: by time, then rank
+        (a correction ranks above what it corrects).
+
+        Projections keep, per field, the value of the latest event by this
+        order, so events that arrive out of order leave the same state as in
+        order; between equals, the one that arrives last wins. Times are
+        bounded to years 1900..2199, so the fixed-width UTC time sorts as text.
+        """
+        at = self.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return f"{at}|{rank}"
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(serialize_as_any=True).encode()

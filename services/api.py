@@ -31,6 +31,7 @@ from services.matches import (
 )
 from services.settings import Settings
 from streams.graph_service import suggestions_status
+from streams.readmodels import read_profile
 
 logger = logging.getLogger(__name__)
 
@@ -274,9 +275,9 @@ def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> 
 async def _profiles(deps: Dependencies, org_ids: list[str]) -> list[dict[str, Any]]:
     async with deps.redis.pipeline(transaction=False) as pipe:
         for org_id in org_ids:
-            pipe.hget(deps.keys.member(org_id), "profile")
-        raw = await pipe.execute()
-    return [json.loads(r) for r in raw if r is not None]
+            pipe.hgetall(deps.keys.member(org_id))
+        members = await pipe.execute()
+    return [read_profile(m) for m in members if b"registered_at" in m]
 
 
 async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
@@ -297,7 +298,7 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
             "registration",
         )  # fmt: skip
     return {
-        **json.loads(member[b"profile"]),
+        **read_profile(member),
         "registered_at": member[b"registered_at"].decode(),
         "ended_on": member[b"ended_on"].decode() if b"ended_on" in member else None,
         "merged_into": text(member[b"merged_into"])

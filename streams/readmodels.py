@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -99,6 +100,10 @@ class Keys:
     def attendees(self, event_code: str) -> str:
         return f"{self.prefix}:event:{event_code}:attendees"
 
+    def presence(self, event_code: str) -> str:
+        """Per org, the precedence of the latest attendance or correction."""
+        return f"{self.prefix}:event:{event_code}:presence"
+
     @property
     def members(self) -> str:
         return f"{self.prefix}:members"
@@ -123,14 +128,31 @@ WORKER = "worker"
 # [command, arguments...]. An event whose id is in the applied set is skipped;
 # an empty id marks writes done whatever (the progress). Redis runs a script
 # whole, as it runs a MULTI/EXEC, so the check, the effects, the applied mark and
-# the progress are never seen apart.
+# the progress are never seen apart. The write [IF_NEWER, key, field, precedence,
+# writes] makes its inner writes (and stores the precedence in that hash field)
+# unless the one stored there is higher: the latest event by time wins, whatever
+# the order in which events arrive; between equals, the last to arrive.
 _APPLY_STEPS = """
+local function run(write)
+  if write[1] == "IF_NEWER" then
+    local seen = redis.call("HGET", write[2], write[3])
+    if seen and seen > write[4] then
+      return
+    end
+    redis.call("HSET", write[2], write[3], write[4])
+    for _, inner in ipairs(write[5]) do
+      redis.call(unpack(inner))
+    end
+  else
+    redis.call(unpack(write))
+  end
+end
 local applied_ids, applied = KEYS[1], 0
 for _, step in ipairs(cjson.decode(ARGV[1])) do
   local event_id = step[1]
   if event_id == "" or redis.call("SISMEMBER", applied_ids, event_id) == 0 then
     for _, write in ipairs(step[2]) do
-      redis.call(unpack(write))
+      run(write)
     end
     if event_id ~= "" then
       redis.call("SADD", applied_ids, event_id)
@@ -152,7 +174,7 @@ class Writes:
 
     def __init__(self, applied_key: str) -> None:
         self.applied_key = applied_key
-        self.steps: list[tuple[str, list[list[str]]]] = []
+        self.steps: list[tuple[str, list[list[Any]]]] = []
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -184,6 +206,19 @@ class Writes:
     def sunionstore(self, dest: str, keys: list[str]) -> None:
         self.steps[-1][1].append(["SUNIONSTORE", dest, *keys])
 
+    @contextmanager
+    def if_newer(self, key: str, field: str, precedence: str) -> Iterator[None]:
+        """Make the writes staged inside unless the hash field holds a higher
+        precedence (see `Envelope.precedence`); then store this one there."""
+        outer = self.steps[-1][1]
+        inner: list[list[Any]] = []
+        self.steps[-1] = (self.steps[-1][0], inner)
+        try:
+            yield
+        finally:
+            self.steps[-1] = (self.steps[-1][0], outer)
+        outer.append(["IF_NEWER", key, field, precedence, inner])
+
     async def execute(self, redis: Redis) -> int:
         """Apply the staged steps; return how many events were applied."""
         if not self.steps:
@@ -201,19 +236,15 @@ def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, OrganisationRegistered):
         profile = p.model_dump(mode="json")
+        _stage_profile(pipe, keys.member(p.org_id), profile, env.precedence())
         when = env.occurred_at.isoformat()
-        pipe.hset(
-            keys.member(p.org_id),
-            mapping={"profile": _dump(profile), "registered_at": when},
-        )
+        pipe.hset(keys.member(p.org_id), "registered_at", when)
         pipe.sadd(keys.members, p.org_id)
         if before is not None:  # a member known by name only until now
             _stage_merge(pipe, keys, before, p.org_id)
     elif isinstance(p, OrganisationProfileUpdated):
         changes = p.model_dump(mode="json", exclude_none=True)
-        pipe.hset(
-            keys.member(p.org_id), "profile", _dump({**(before or {}), **changes})
-        )
+        _stage_profile(pipe, keys.member(p.org_id), changes, env.precedence(rank=1))
     elif isinstance(p, MembershipEnded):
         pipe.hset(keys.member(p.org_id), mapping={"ended_on": p.ended_on.isoformat()})
     elif isinstance(p, CredentialRecorded):
@@ -223,6 +254,33 @@ def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
         status = "lapsed" if isinstance(p, CredentialLapsed) else "returned"
         record = before | {"status": status, "status_since": _since(p).isoformat()}
         pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
+
+
+PROFILE_FIELD = "profile:"
+"""Prefix of the member hash's fields that hold the profile, one per field."""
+
+
+def _stage_profile(
+    pipe: Writes, key: str, fields: dict[str, Any], precedence: str
+) -> None:
+    """Set each profile field to its value in the latest event that gives it.
+
+    An update that arrives before its registration is kept: the registration,
+    earlier by time, does not overwrite the fields the update set.
+    """
+    for name, value in fields.items():
+        with pipe.if_newer(key, f"latest:{name}", precedence):
+            pipe.hset(key, PROFILE_FIELD + name, _dump(value))
+
+
+def read_profile(member: dict[bytes, bytes]) -> dict[str, Any]:
+    """Return the profile held in a member hash (as read by HGETALL)."""
+    start = len(PROFILE_FIELD)
+    return {
+        field.decode()[start:]: json.loads(value)
+        for field, value in member.items()
+        if field.startswith(PROFILE_FIELD.encode())
+    }
 
 
 def _stage_merge(pipe: Writes, keys: Keys, alias: str, into: str) -> None:
@@ -246,14 +304,19 @@ def _stage_attendance(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> N
         pipe.hset(
             keys.event(p.event_code), mapping={"cancelled": _dump(p.reason or "")}
         )
-    elif isinstance(p, AttendanceLogged) or (
-        isinstance(p, AttendanceCorrected) and p.attended
-    ):
-        pipe.sadd(keys.attendees(p.event_code), p.org_id)
-        pipe.sadd(keys.member_events(p.org_id), p.event_code)
-    elif isinstance(p, AttendanceCorrected):
-        pipe.srem(keys.attendees(p.event_code), p.org_id)
-        pipe.srem(keys.member_events(p.org_id), p.event_code)
+    elif isinstance(p, AttendanceLogged | AttendanceCorrected):
+        # The latest word on an org's presence holds, by time: a correction
+        # that arrives before what it corrects still wins over it.
+        corrected = isinstance(p, AttendanceCorrected)
+        present = p.attended if isinstance(p, AttendanceCorrected) else True
+        precedence = env.precedence(rank=1 if corrected else 0)
+        with pipe.if_newer(keys.presence(p.event_code), p.org_id, precedence):
+            if present:
+                pipe.sadd(keys.attendees(p.event_code), p.org_id)
+                pipe.sadd(keys.member_events(p.org_id), p.event_code)
+            else:
+                pipe.srem(keys.attendees(p.event_code), p.org_id)
+                pipe.srem(keys.member_events(p.org_id), p.event_code)
 
 
 def _stage_supply(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
@@ -312,13 +375,11 @@ def _reads_state(env: Envelope) -> bool:
     if isinstance(p, OrganisationRegistered):
         alias = name_alias(p.name, p.ward, p.corporate_number)
         return alias is not None and alias != p.org_id
-    return isinstance(
-        p, OrganisationProfileUpdated | CredentialLapsed | CredentialReturned
-    )
+    return isinstance(p, CredentialLapsed | CredentialReturned)
 
 
 async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
-    """Read what an event merges with: a profile, a credential, or the member a
+    """Read what an event merges with: a credential, or the member a
     registration with a corporate number takes over."""
     p = env.payload
     if isinstance(p, OrganisationRegistered):
@@ -326,9 +387,7 @@ async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
         if alias is None or alias == p.org_id:
             return None
         return alias if await redis.sismember(keys.members, alias) else None
-    if isinstance(p, OrganisationProfileUpdated):
-        raw = await redis.hget(keys.member(p.org_id), "profile")
-    elif isinstance(p, CredentialLapsed | CredentialReturned):
+    if isinstance(p, CredentialLapsed | CredentialReturned):
         raw = await redis.hget(keys.credentials(p.org_id), p.scheme.value)
     else:
         return None

@@ -2,7 +2,7 @@
 credentials, corrected attendance, cancelled events, unlinked suppliers and
 withdrawn deals."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from matching.graph import event_node
 from matching.ranking import suggest
@@ -147,3 +147,59 @@ def test_apply_registration_with_corporate_number_merges_the_name_only_member(lo
     assert not graph.has_org(alias)
     assert graph.attendees(event_node("fair")) == {"5070001000715", "buyer"}
     assert candidates(graph, "buyer", log) == ["5070001000715"]
+
+
+def earlier(envelope, days):
+    """Return the envelope as if it had happened `days` before."""
+    return envelope.model_copy(
+        update={"occurred_at": envelope.occurred_at - timedelta(days=days)}
+    )
+
+
+def test_apply_profile_update_that_arrives_before_its_registration_is_kept(log):
+    registration = earlier(log.register("a", name="旧名", needs=["hvac"]), days=2)
+    update = log.make("OrganisationProfileUpdated", {"org_id": "a", "needs": ["solar"]})
+
+    graph = log.build([update, registration])
+
+    assert graph.org("a")["registered"]
+    assert graph.org("a")["name"] == "旧名"
+    assert graph.org("a")["needs"] == {"solar"}
+    assert graph.needing("solar") == {"a"}
+    assert "a" not in graph.needing("hvac")
+
+
+def test_apply_later_registration_overrides_an_earlier_update(log):
+    update = log.make(
+        "OrganisationProfileUpdated",
+        {"org_id": "a", "needs": ["solar"]},
+        at=log.ago(3),
+    )
+
+    graph = log.build([update, log.register("a", needs=["hvac"])])
+
+    assert graph.org("a")["needs"] == {"hvac"}
+
+
+def test_apply_correction_that_arrives_before_the_attendance_still_takes_it_back(log):
+    attendance = earlier(log.attend("b", "m1"), days=1)
+    correction = log.make(
+        "AttendanceCorrected", {"event_code": "m1", "org_id": "b", "attended": False}
+    )
+
+    graph = log.build(
+        [log.register("a"), log.register("b"), log.attend("a", "m1"), correction]
+    )
+    graph.apply(attendance)
+
+    assert graph.attendees(event_node("m1")) == {"a"}
+    assert graph.shared_events("a") == {}
+
+
+def test_apply_attendance_of_two_people_counts_both_in_any_order(log):
+    first = earlier(log.attend("a", "m1", person="p1"), days=1)
+    second = log.attend("a", "m1", person="p2")
+
+    graph = log.build([log.register("a"), second, first])
+
+    assert graph.G.edges["a", event_node("m1")]["people"] == 2

@@ -1,0 +1,114 @@
+"""Read models in a real Redis: events that arrive out of order by time leave
+the state they would leave in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from schemas.envelope import Envelope, new_envelope
+from streams.readmodels import Keys, project_batch, read_profile
+
+T0 = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
+_offsets = count()
+
+
+@pytest.fixture
+async def redis(redis_url: str, redis_client: Any) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def event(event_type: str, days: float, **payload: Any) -> Envelope:
+    at = T0 + timedelta(days=days)
+    return new_envelope(event_type, payload, source="t", occurred_at=at)
+
+
+async def apply(redis: Redis, keys: Keys, *envelopes: Envelope) -> None:
+    batch = [(env, ("t", 0, next(_offsets))) for env in envelopes]
+    await project_batch(redis, keys, batch)
+
+
+async def profile(redis: Redis, keys: Keys, org_id: str) -> dict[str, Any]:
+    return read_profile(await redis.hgetall(keys.member(org_id)))
+
+
+def registered(days: float, **profile: Any) -> Envelope:
+    payload = {"org_id": "a", "name": "旧名", "ward": "13101", **profile}
+    return event("OrganisationRegistered", days, **payload)
+
+
+async def test_profile_update_that_arrives_before_its_registration_is_kept(
+    redis, unique_prefix
+):
+    keys = Keys(unique_prefix)
+    update = event("OrganisationProfileUpdated", 2, org_id="a", needs=["solar"])
+
+    await apply(redis, keys, update)
+    await apply(redis, keys, registered(0, needs=["hvac"], offers=["led_lighting"]))
+
+    got = await profile(redis, keys, "a")
+    assert got["name"] == "旧名"
+    assert (got["needs"], got["offers"]) == (["solar"], ["led_lighting"])
+    assert await redis.sismember(keys.members, "a")
+
+
+async def test_profile_in_order_and_out_of_order_alike_in_one_batch(
+    redis, unique_prefix
+):
+    events = [
+        registered(0, needs=["hvac"]),
+        event("OrganisationProfileUpdated", 1, org_id="a", name="新名"),
+        event("OrganisationProfileUpdated", 2, org_id="a", needs=["solar"]),
+    ]
+    in_order, reversed_ = Keys(f"{unique_prefix}:x"), Keys(f"{unique_prefix}:y")
+
+    await apply(redis, in_order, *events)
+    await apply(redis, reversed_, *reversed(events))
+
+    expected = {"name": "新名", "needs": ["solar"]}
+    assert (await profile(redis, in_order, "a")).items() >= expected.items()
+    assert await profile(redis, reversed_, "a") == await profile(redis, in_order, "a")
+
+
+async def test_later_registration_overrides_an_earlier_update(redis, unique_prefix):
+    keys = Keys(unique_prefix)
+    update = event("OrganisationProfileUpdated", 0, org_id="a", needs=["solar"])
+
+    await apply(redis, keys, update, registered(3, needs=["hvac"]))
+
+    assert (await profile(redis, keys, "a"))["needs"] == ["hvac"]
+
+
+async def test_correction_that_arrives_before_the_attendance_still_takes_it_back(
+    redis, unique_prefix
+):
+    keys = Keys(unique_prefix)
+    logged = event("AttendanceLogged", 0, event_code="m1", org_id="a",
+                   attended_at=T0)  # fmt: skip
+    corrected = event("AttendanceCorrected", 1, event_code="m1", org_id="a",
+                      attended=False)  # fmt: skip
+
+    await apply(redis, keys, corrected)
+    await apply(redis, keys, logged)
+
+    assert await redis.smembers(keys.attendees("m1")) == set()
+    assert await redis.smembers(keys.member_events("a")) == set()
+
+
+async def test_attendance_logged_again_after_a_correction_counts(redis, unique_prefix):
+    keys = Keys(unique_prefix)
+    corrected = event("AttendanceCorrected", 1, event_code="m1", org_id="a",
+                      attended=False)  # fmt: skip
+    again = event("AttendanceLogged", 2, event_code="m1", org_id="a",
+                  attended_at=T0 + timedelta(days=2))  # fmt: skip
+
+    await apply(redis, keys, again, corrected)
+
+    assert await redis.smembers(keys.attendees("m1")) == {b"a"}
