@@ -133,6 +133,12 @@ class AllianceGraph:
         # Per (org, meeting node), the latest word on the org's presence: its
         # precedence and whether the org was there.
         self._presence: dict[tuple[str, str], tuple[str, bool]] = {}
+        # Per (org, scheme), the certificate recorded last by issue date, and the
+        # dated lapses and returns, which apply to a certificate issued before.
+        self._credential_records: dict[tuple[str, Scheme], Credential] = {}
+        self._credential_ends: defaultdict[
+            tuple[str, Scheme], list[tuple[date, CredentialStatus]]
+        ] = defaultdict(list)
         # Match messages that arrived before their MatchSuggested, by match id.
         self._parked: defaultdict[str, dict[str, Envelope]] = defaultdict(dict)
         self._handlers: dict[str, Handler] = {
@@ -308,25 +314,40 @@ class AllianceGraph:
     def _on_credential_status(
         self, p: CredentialLapsed | CredentialReturned, envelope: Envelope
     ) -> set[str]:
-        credentials = (
-            self.G.nodes[p.org_id]["credentials"] if p.org_id in self.G else {}
-        )
-        if p.scheme not in credentials:
-            logger.warning("event %s: %s has no %s credential to change",
-                           envelope.event_id, p.org_id, p.scheme.value)  # fmt: skip
-            return set()
+        """Lapse or return the credential held on that day; one that arrives
+        before its record waits for it."""
         lapsed = isinstance(p, CredentialLapsed)
         status = CredentialStatus.LAPSED if lapsed else CredentialStatus.RETURNED
-        _, issued_on, expires_on = credentials[p.scheme]
-        credentials[p.scheme] = (status, issued_on, expires_on)
+        on = p.lapsed_on if isinstance(p, CredentialLapsed) else p.returned_on
+        self._credential_ends[p.org_id, p.scheme].append((on, status))
+        if (p.org_id, p.scheme) not in self._credential_records:
+            logger.info("event %s: %s has no %s credential yet; kept for it",
+                        envelope.event_id, p.org_id, p.scheme.value)  # fmt: skip
+            return set()
+        self._set_credential(p.org_id, p.scheme)
         return {p.org_id, *self.audience(p.org_id)}
 
     def _on_credential(self, p: CredentialRecorded, envelope: Envelope) -> set[str]:
+        """Hold the scheme's certificate issued last, whatever the arrival order."""
         self._ensure_org(p.org_id)
+        held = self._credential_records.get((p.org_id, p.scheme))
+        if held is not None and held[1] > p.issued_on:
+            return set()  # an older certificate, arrived late
         credential = (p.status, p.issued_on, p.expires_on)
-        self.G.nodes[p.org_id]["credentials"][p.scheme] = credential
+        self._credential_records[p.org_id, p.scheme] = credential
+        self._set_credential(p.org_id, p.scheme)
         self._update_notable(p.org_id)
         return {p.org_id, *self.audience(p.org_id)}
+
+    def _set_credential(self, org_id: str, scheme: Scheme) -> None:
+        """Give the certificate held the status of its latest lapse or return
+        dated on or after its issue, if any."""
+        status, issued_on, expires_on = self._credential_records[org_id, scheme]
+        ends = self._credential_ends.get((org_id, scheme), [])
+        later = [end for end in ends if end[0] >= issued_on]
+        if later:
+            status = max(later)[1]
+        self.G.nodes[org_id]["credentials"][scheme] = (status, issued_on, expires_on)
 
     def _on_event_scheduled(self, p: EventScheduled, envelope: Envelope) -> set[str]:
         node = self._ensure_event(p.event_code)

@@ -31,7 +31,7 @@ from services.matches import (
 )
 from services.settings import Settings
 from streams.graph_service import suggestions_status
-from streams.readmodels import read_profile
+from streams.readmodels import read_credentials, read_profile
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ async def _member(deps: Dependencies, org_id: str) -> dict[str, Any]:
         "merged_into": text(member[b"merged_into"])
         if b"merged_into" in member
         else None,
-        "credentials": [json.loads(v) for v in credentials.values()],
+        "credentials": read_credentials(credentials),
         "events_attended": sorted(e.decode() for e in events),
         "suppliers": sorted(s.decode() for s in suppliers),
         "buyers": sorted(b.decode() for b in buyers),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -248,12 +249,18 @@ def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     elif isinstance(p, MembershipEnded):
         pipe.hset(keys.member(p.org_id), mapping={"ended_on": p.ended_on.isoformat()})
     elif isinstance(p, CredentialRecorded):
+        # The certificate issued last is the one held, whatever the arrival order.
         record = p.model_dump(mode="json") | {"event_id": env.event_id}
-        pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
-    elif isinstance(p, CredentialLapsed | CredentialReturned) and before is not None:
+        key, scheme = keys.credentials(p.org_id), p.scheme.value
+        with pipe.if_newer(key, f"issued:{scheme}", p.issued_on.isoformat()):
+            pipe.hset(key, scheme, _dump(record))
+    elif isinstance(p, CredentialLapsed | CredentialReturned):
+        # Kept as a dated fact; `read_credentials` applies it to the certificate
+        # it concerns, even one recorded after it arrived.
         status = "lapsed" if isinstance(p, CredentialLapsed) else "returned"
-        record = before | {"status": status, "status_since": _since(p).isoformat()}
-        pipe.hset(keys.credentials(p.org_id), p.scheme.value, _dump(record))
+        end = {"status": status, "on": _since(p).isoformat()}
+        field = f"end:{p.scheme.value}:{env.event_id}"
+        pipe.hset(keys.credentials(p.org_id), field, _dump(end))
 
 
 PROFILE_FIELD = "profile:"
@@ -289,6 +296,24 @@ def _stage_merge(pipe: Writes, keys: Keys, alias: str, into: str) -> None:
         pipe.sunionstore(key(into), [key(into), key(alias)])
     pipe.hset(keys.member(alias), "merged_into", into)
     pipe.srem(keys.members, alias)
+
+
+def read_credentials(held: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """Return the certificates in a credentials hash (as read by HGETALL), each
+    with the status of its latest lapse or return dated on or after its issue."""
+    records, ends = {}, defaultdict(list)
+    for raw_field, value in held.items():
+        field = raw_field.decode()
+        if ":" not in field:
+            records[field] = json.loads(value)
+        elif field.startswith("end:"):
+            ends[field.split(":")[1]].append(json.loads(value))
+    for scheme, record in records.items():
+        later = [e for e in ends[scheme] if e["on"] >= record["issued_on"]]
+        if later:
+            end = max(later, key=lambda e: (e["on"], e["status"]))
+            record |= {"status": end["status"], "status_since": end["on"]}
+    return list(records.values())
 
 
 def _since(p: CredentialLapsed | CredentialReturned) -> date:
@@ -375,23 +400,19 @@ def _reads_state(env: Envelope) -> bool:
     if isinstance(p, OrganisationRegistered):
         alias = name_alias(p.name, p.ward, p.corporate_number)
         return alias is not None and alias != p.org_id
-    return isinstance(p, CredentialLapsed | CredentialReturned)
+    return False
 
 
 async def _state_before(redis: Redis, keys: Keys, env: Envelope) -> Any:
-    """Read what an event merges with: a credential, or the member a
+    """Read what an event merges with: the member known by name only that a
     registration with a corporate number takes over."""
     p = env.payload
-    if isinstance(p, OrganisationRegistered):
-        alias = name_alias(p.name, p.ward, p.corporate_number)
-        if alias is None or alias == p.org_id:
-            return None
-        return alias if await redis.sismember(keys.members, alias) else None
-    if isinstance(p, CredentialLapsed | CredentialReturned):
-        raw = await redis.hget(keys.credentials(p.org_id), p.scheme.value)
-    else:
+    if not isinstance(p, OrganisationRegistered):
         return None
-    return json.loads(raw) if raw is not None else None
+    alias = name_alias(p.name, p.ward, p.corporate_number)
+    if alias is None or alias == p.org_id:
+        return None
+    return alias if await redis.sismember(keys.members, alias) else None
 
 
 Position = tuple[str, int, int]

@@ -203,3 +203,36 @@ def test_apply_attendance_of_two_people_counts_both_in_any_order(log):
     graph = log.build([log.register("a"), second, first])
 
     assert graph.G.edges["a", event_node("m1")]["people"] == 2
+
+
+def lapsed(log, org_id, on):
+    payload = {"org_id": org_id, "scheme": "eco_action_21", "lapsed_on": on}
+    return log.make("CredentialLapsed", payload)
+
+
+def test_apply_lapse_that_arrives_before_its_credential_is_kept_for_it(log):
+    graph = log.build([log.register("a"), lapsed(log, "a", date(2026, 4, 1))])
+
+    graph.apply(log.credential("a", "eco_action_21"))
+
+    status, issued_on, _ = graph.credentials("a")[Scheme.ECO_ACTION_21]
+    assert (status, issued_on) == (CredentialStatus.LAPSED, date(2025, 4, 1))
+
+
+def test_apply_renewed_credential_is_active_and_an_older_one_arriving_late_is_not_held(
+    log,
+):
+    renewed = log.credential("a", "eco_action_21", issued_on=date(2026, 6, 1))
+    graph = log.build(
+        [
+            log.register("a"),
+            log.credential("a", "eco_action_21"),
+            lapsed(log, "a", date(2026, 4, 1)),
+            renewed,
+        ]
+    )
+
+    graph.apply(log.credential("a", "eco_action_21", issued_on=date(2024, 4, 1)))
+
+    status, issued_on, _ = graph.credentials("a")[Scheme.ECO_ACTION_21]
+    assert (status, issued_on) == (CredentialStatus.ACTIVE, date(2026, 6, 1))

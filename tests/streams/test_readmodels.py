@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from schemas.envelope import Envelope, new_envelope
-from streams.readmodels import Keys, project_batch, read_profile
+from streams.readmodels import Keys, project_batch, read_credentials, read_profile
 
 T0 = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
 _offsets = count()
@@ -112,3 +112,41 @@ async def test_attendance_logged_again_after_a_correction_counts(redis, unique_p
     await apply(redis, keys, again, corrected)
 
     assert await redis.smembers(keys.attendees("m1")) == {b"a"}
+
+
+def credential(days: float, issued_on: str) -> Envelope:
+    return event("CredentialRecorded", days, org_id="a", scheme="eco_action_21",
+                 issued_on=issued_on)  # fmt: skip
+
+
+async def credentials(redis: Redis, keys: Keys) -> list[dict[str, Any]]:
+    held = read_credentials(await redis.hgetall(keys.credentials("a")))
+    return [{k: c[k] for k in ("issued_on", "status")} for c in held]
+
+
+async def test_lapse_that_arrives_before_its_credential_applies_to_it(
+    redis, unique_prefix
+):
+    keys = Keys(unique_prefix)
+    lapse = event("CredentialLapsed", 5, org_id="a", scheme="eco_action_21",
+                  lapsed_on="2026-04-01")  # fmt: skip
+
+    await apply(redis, keys, lapse)
+    await apply(redis, keys, credential(0, "2025-04-01"))
+
+    got = await credentials(redis, keys)
+    assert got == [{"issued_on": "2025-04-01", "status": "lapsed"}]
+
+
+async def test_renewed_credential_is_active_and_an_older_one_arriving_late_is_not_held(
+    redis, unique_prefix
+):
+    keys = Keys(unique_prefix)
+    lapse = event("CredentialLapsed", 5, org_id="a", scheme="eco_action_21",
+                  lapsed_on="2026-04-01")  # fmt: skip
+
+    await apply(redis, keys, credential(0, "2025-04-01"), lapse)
+    await apply(redis, keys, credential(9, "2026-06-01"), credential(1, "2024-04-01"))
+
+    got = await credentials(redis, keys)
+    assert got == [{"issued_on": "2026-06-01", "status": "active"}]
