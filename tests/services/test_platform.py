@@ -324,6 +324,27 @@ async def test_flushed_read_models_are_rebuilt_identically_by_replay(
     assert after == before
 
 
+def test_update_posted_before_its_registration_is_not_lost(platform: Platform) -> None:
+    api = httpx.Client(base_url=platform.api_url, timeout=10)
+    update = {
+        "type": "OrganisationProfileUpdated", "occurred_at": NOW, "source": "test",
+        "payload": {"org_id": "late-reg", "needs": ["solar"]},
+    }  # fmt: skip
+    earlier = registered("late-reg", "遅延登録", "13105", needs=["hvac"])
+    earlier["occurred_at"] = "2026-12-01T10:00:00+09:00"
+    seller = registered("solar-seller", "太陽光設備", "13105", offers=["solar"])
+
+    for event in (update, earlier, seller):
+        assert api.post("/v1/events", json=event).status_code == 202
+
+    member = wait_for(
+        lambda: (r := api.get("/v1/members/late-reg")).status_code == 200 and r.json()
+    )
+    assert (member["name"], member["needs"]) == ("遅延登録", ["solar"])
+    firsts = wait_for(lambda: suggestions_of(api, "late-reg"))
+    assert firsts[0]["candidate_id"] == "solar-seller"
+
+
 def test_corporate_number_merges_the_member_known_by_name(platform: Platform) -> None:
     from schemas.identity import org_identity
 
