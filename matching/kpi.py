@@ -2,10 +2,18 @@
 
 `KpiLedger.apply` only records what each message says, keyed so that a message
 applied twice changes nothing; every rule is applied when a report is asked
-for. Where two messages disagree (a profile update and a registration, a deal
-and its withdrawal, a schedule and a cancellation), the later one by
-``occurred_at`` wins, ties broken by event id, so that the same log in any
-order gives the same report.
+for. Where two messages disagree (a profile update and a registration, a
+schedule and a cancellation), the later one by ``occurred_at`` wins, ties
+broken by event id, so that the same log in any order gives the same report.
+
+Matches are the exception: a deal counts only if the match's lifecycle
+(`matching.lifecycle`), replayed as the match funnel replays it, ends with the
+deal closed. The suggestion opens the match; the match's other messages step
+it in the order they arrive (steps that come before the suggestion wait for it
+and follow it in their order), and a step the lifecycle refuses is skipped (a
+second suggestion of the same match among them). So the report is the same in
+any order that keeps each match's steps in theirs, as the matches topic does
+(it is keyed by match id).
 
 Rules chosen where the policy's text leaves room:
 
@@ -14,7 +22,9 @@ Rules chosen where the policy's text leaves room:
   the last day (the registration's ``occurred_at`` in Japan time), membership
   not ended between that registration and the last day.
 - Flows (deals, certifications, events) count in the fiscal year of their own
-  date and need only a known ward, not a membership at the year's end.
+  date and need only a known ward, not a membership at the year's end. A deal's
+  date is the ``closed_on`` of the DealClosed its lifecycle accepted; a deal
+  withdrawn afterwards (a DealWithdrawn the lifecycle accepts) does not count.
 - A member's ward is its latest known ward, whatever the year reported.
 - A credential is *in force* on a day when it was recorded active, issued on or
   before that day, expires on or after it (or never), and no lapse or return of
@@ -37,16 +47,17 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from matching.errors import MatchingError
+from matching.lifecycle import IllegalStep, Match, Stage, start
 from schemas.ems import SCHEME_LEVEL, CredentialStatus, Scheme
 from schemas.envelope import Envelope
 from schemas.events import (
+    EVENT_TYPES,
     AttendanceCorrected,
     AttendanceLogged,
     CredentialLapsed,
     CredentialRecorded,
     CredentialReturned,
     DealClosed,
-    DealWithdrawn,
     EnvironmentReported,
     EventCancelled,
     EventKind,
@@ -55,12 +66,14 @@ from schemas.events import (
     MembershipEnded,
     OrganisationProfileUpdated,
     OrganisationRegistered,
+    Payload,
     SupplierLinked,
     SupplierUnlinked,
     SupportProvided,
 )
 from schemas.fiscal import as_japan_time, fiscal_year, fiscal_year_bounds
 from schemas.identity import name_alias
+from schemas.topics import Stream
 from schemas.wards import WARDS
 from schemas.wards import ward as known_ward
 
@@ -235,16 +248,60 @@ class _Support:
 
 
 @dataclass(frozen=True)
-class _Suggestion:
-    order: Order
+class _Concluded:
+    """A deal its match's lifecycle accepts, with the DealClosed's and the
+    MatchSuggested's event ids."""
+
+    closed_on: date
     org_id: str
     candidate_id: str
+    evidence: tuple[str, str]
 
 
-@dataclass(frozen=True)
-class _Deal:
-    order: Order
-    closed_on: date
+@dataclass
+class _MatchReplay:
+    """A match's lifecycle replayed as its messages arrive, as the funnel does."""
+
+    match: Match | None = None
+    suggestion_id: str = ""
+    deal: _Dated | None = None
+    waiting: list[Envelope] = field(default_factory=list)
+
+    def apply(self, envelope: Envelope) -> None:
+        """Open the match, step it, or keep the step until the match opens."""
+        if self.match is not None:
+            self.match = self._step(self.match, envelope)
+        elif isinstance(envelope.payload, MatchSuggested):
+            self._open(envelope)
+        else:
+            self.waiting.append(envelope)
+
+    @property
+    def concluded(self) -> _Concluded | None:
+        """Return the deal if the match stands at deal closed, else None."""
+        match, deal = self.match, self.deal
+        if match is None or deal is None or match.stage is not Stage.DEAL_CLOSED:
+            return None
+        evidence = (deal.event_id, self.suggestion_id)
+        return _Concluded(deal.on, match.org_id, match.candidate_id, evidence)
+
+    def _open(self, envelope: Envelope) -> None:
+        """Open the match and replay the steps that came before, in their order."""
+        match = start(envelope)
+        for waiting in self.waiting:
+            match = self._step(match, waiting)
+        self.match, self.suggestion_id, self.waiting = match, envelope.event_id, []
+
+    def _step(self, match: Match, envelope: Envelope) -> Match:
+        """Return the match after one step, or as it was if the step is refused."""
+        try:
+            stepped = match.step(envelope)
+        except IllegalStep as err:
+            logger.debug("KPIs skip event %s: %s", envelope.event_id, err)
+            return match
+        if isinstance(envelope.payload, DealClosed):
+            self.deal = _Dated(envelope.payload.closed_on, envelope.event_id)
+        return stepped
 
 
 @dataclass(frozen=True)
@@ -337,9 +394,10 @@ class KpiLedger:
         self._suppliers_of: defaultdict[str, set[str]] = defaultdict(set)
         self._schemes_of: defaultdict[str, set[Scheme]] = defaultdict(set)
         self._support: defaultdict[str, list[_Support]] = defaultdict(list)
-        self._suggestions: dict[str, _Suggestion] = {}
-        self._deals: dict[str, _Deal] = {}
-        self._withdrawals: defaultdict[str, list[Order]] = defaultdict(list)
+        self._matches: defaultdict[str, _MatchReplay] = defaultdict(_MatchReplay)
+        # The deals that count, by fiscal year and match id; kept current as
+        # match messages arrive, since reports read them for every ward and year.
+        self._concluded: defaultdict[int, dict[str, _Concluded]] = defaultdict(dict)
         self._scheduled: dict[str, _Scheduled] = {}
         self._cancellations: defaultdict[str, list[Order]] = defaultdict(list)
         self._presence: defaultdict[str, dict[str, _Presence]] = defaultdict(dict)
@@ -348,7 +406,12 @@ class KpiLedger:
         self._kpis = self._make_kpis()
 
     def _make_handlers(self) -> dict[str, Handler]:
-        return {
+        matches: dict[str, Handler] = {
+            event_type: self._on_match_event
+            for event_type, spec in EVENT_TYPES.items()
+            if spec.stream is Stream.MATCHES
+        }
+        return matches | {
             "OrganisationRegistered": self._on_registered,
             "OrganisationProfileUpdated": self._on_profile_updated,
             "MembershipEnded": self._on_membership_ended,
@@ -362,9 +425,6 @@ class KpiLedger:
             "SupplierLinked": self._on_supplier_linked,
             "SupplierUnlinked": self._on_supplier_unlinked,
             "SupportProvided": self._on_support,
-            "MatchSuggested": self._on_match_suggested,
-            "DealClosed": self._on_deal_closed,
-            "DealWithdrawn": self._on_deal_withdrawn,
             "EnvironmentReported": self._on_environment_reported,
         }
 
@@ -461,15 +521,20 @@ class KpiLedger:
         support = _Support(p.buyer_id, p.provided_on, envelope.event_id)
         self._support[p.supplier_id].append(support)
 
-    def _on_match_suggested(self, p: MatchSuggested, envelope: Envelope) -> None:
-        suggestion = _Suggestion(_order(envelope), p.org_id, p.candidate_id)
-        _keep_latest(self._suggestions, p.match_id, suggestion)
-
-    def _on_deal_closed(self, p: DealClosed, envelope: Envelope) -> None:
-        _keep_latest(self._deals, p.match_id, _Deal(_order(envelope), p.closed_on))
-
-    def _on_deal_withdrawn(self, p: DealWithdrawn, envelope: Envelope) -> None:
-        self._withdrawals[p.match_id].append(_order(envelope, rank=1))
+    def _on_match_event(self, p: Payload, envelope: Envelope) -> None:
+        """Replay the message through its match's lifecycle and refile the
+        match's deal if that changed it."""
+        match_id = envelope.key  # the matches topic is keyed by match id
+        replay = self._matches[match_id]
+        before = replay.concluded
+        replay.apply(envelope)
+        after = replay.concluded
+        if before == after:
+            return
+        if before is not None:
+            del self._concluded[fiscal_year(before.closed_on)][match_id]
+        if after is not None:
+            self._concluded[fiscal_year(after.closed_on)][match_id] = after
 
     def _on_environment_reported(
         self, p: EnvironmentReported, envelope: Envelope
@@ -572,26 +637,15 @@ class KpiLedger:
         return _Result(len(evidence), sorted(evidence))
 
     def _matches_concluded(self, year: int, ward: str | None) -> _Result:
-        """Count deals closed in the year, once per ward of either side."""
-        counted: list[list[str]] = []
-        for match_id, deal in self._deals.items():
-            suggestion = self._suggestions.get(match_id)
-            if suggestion is None or fiscal_year(deal.closed_on) != year:
-                continue
-            if self._withdrawn(match_id, deal):
-                continue
-            sides = {
-                self.ward_of(suggestion.org_id),
-                self.ward_of(suggestion.candidate_id),
-            }
-            if ward is None or ward in sides:
-                counted.append([deal.order[2], suggestion.order[2]])
+        """Count the deals closed in the year that their match's lifecycle
+        accepts, once per ward of either side."""
+        counted = [
+            deal.evidence
+            for deal in self._concluded.get(year, {}).values()
+            if ward is None
+            or ward in {self.ward_of(deal.org_id), self.ward_of(deal.candidate_id)}
+        ]
         return _Result(len(counted), _ids(counted))
-
-    def _withdrawn(self, match_id: str, deal: _Deal) -> bool:
-        """Return whether a withdrawal came at or after the deal's close."""
-        withdrawals = self._withdrawals.get(match_id, ())
-        return any(moment >= deal.order[0] for moment, _, _ in withdrawals)
 
     def _supply_chain_certifications(self, year: int, ward: str | None) -> _Result:
         counted = [

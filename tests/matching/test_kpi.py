@@ -1,10 +1,12 @@
 """KpiLedger: every KPI on a known scenario, fiscal-year boundaries, corrections,
-the supply-chain window, idempotence and order-independence."""
+deals judged by the match lifecycle, the supply-chain window, idempotence and
+order-independence."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from collections import defaultdict, deque
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,11 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matching.funnel import Funnel
 from matching.kpi import KPI_SPECS, KpiLedger, UnknownKpi, months_before
 from schemas.ems import Scheme
 from schemas.envelope import Envelope, new_envelope
 from schemas.errors import ContractError
 from schemas.fiscal import JST
+from schemas.topics import Stream
 
 CHIYODA = "13101"
 MINATO = "13103"
@@ -140,8 +144,39 @@ class Events:
         }
         return self.make("MatchSuggested", payload)
 
+    def accepted(self, match_id: str, org_id: str) -> Envelope:
+        return self.make("MatchAccepted", {"match_id": match_id, "org_id": org_id})
+
+    def declined(self, match_id: str, org_id: str) -> Envelope:
+        return self.make("MatchDeclined", {"match_id": match_id, "org_id": org_id})
+
+    def introduced(self, match_id: str) -> Envelope:
+        return self.make("MatchIntroduced", {"match_id": match_id})
+
+    def meeting(self, match_id: str, on: date) -> Envelope:
+        return self.make("MeetingHeld", {"match_id": match_id, "held_on": on})
+
     def closed(self, match_id: str, on: date) -> Envelope:
         return self.make("DealClosed", {"match_id": match_id, "closed_on": on})
+
+    def to_deal(
+        self,
+        match_id: str,
+        org_id: str,
+        candidate_id: str,
+        on: date,
+        met_on: date | None = None,
+    ) -> list[Envelope]:
+        """Return the legal steps after a suggestion that end in a deal closed on
+        ``on``: both sides accept, an introduction, a meeting (on ``met_on``,
+        by default the day of the deal), the deal."""
+        return [
+            self.accepted(match_id, org_id),
+            self.accepted(match_id, candidate_id),
+            self.introduced(match_id),
+            self.meeting(match_id, met_on or on),
+            self.closed(match_id, on),
+        ]
 
     def withdrawn(self, match_id: str) -> Envelope:
         return self.make("DealWithdrawn", {"match_id": match_id})
@@ -175,6 +210,33 @@ def values(ledger: KpiLedger, year: int = FY, ward: str | None = CHIYODA) -> dic
     return {v.kpi: v.value for v in ledger.report(year, ward)}
 
 
+def funnel_of(envelopes: list[Envelope]) -> Funnel:
+    funnel = Funnel()
+    for envelope in envelopes:
+        funnel.apply(envelope)
+    return funnel
+
+
+def funnel_deals(funnel: Funnel) -> int:
+    """Return how many matches the funnel saw reach a deal."""
+    return sum(row["deal"] for row in funnel.report("model_version"))
+
+
+def in_topic_order(envelopes: list[Envelope], rnd: random.Random) -> list[Envelope]:
+    """Return the log shuffled, but with each match's steps (not its suggestion)
+    in the order they were sent, as the matches topic (keyed by match) keeps them."""
+    shuffled = rnd.sample(envelopes, len(envelopes))
+    steps: defaultdict[str, deque[Envelope]] = defaultdict(deque)
+    for envelope in envelopes:
+        if is_step(envelope):
+            steps[envelope.key].append(envelope)
+    return [steps[e.key].popleft() if is_step(e) else e for e in shuffled]
+
+
+def is_step(envelope: Envelope) -> bool:
+    return envelope.stream is Stream.MATCHES and envelope.type != "MatchSuggested"
+
+
 def scenario(ev: Events) -> list[Envelope]:
     """A small alliance with a known answer for every KPI in FY2025."""
     return [
@@ -188,14 +250,14 @@ def scenario(ev: Events) -> list[Envelope]:
         ev.ended("d", date(2025, 12, 1)),
         # deals: m1 crosses wards, m3 is withdrawn, m4 falls in FY2026
         ev.suggested("m1", "a", "c"),
-        ev.closed("m1", date(2025, 6, 1)),
+        *ev.to_deal("m1", "a", "c", date(2025, 6, 1), met_on=date(2025, 5, 20)),
         ev.suggested("m2", "a", "b"),
-        ev.closed("m2", date(2025, 7, 1)),
+        *ev.to_deal("m2", "a", "b", date(2025, 7, 1)),
         ev.suggested("m3", "a", "b"),
-        ev.closed("m3", date(2025, 8, 1)),
+        *ev.to_deal("m3", "a", "b", date(2025, 8, 1)),
         ev.withdrawn("m3"),
         ev.suggested("m4", "b", "c"),
-        ev.closed("m4", date(2026, 4, 1)),
+        *ev.to_deal("m4", "b", "c", date(2026, 4, 1)),
         # certifications: a helped by buyer c; b supplies c under green procurement
         ev.support("c", "a", date(2024, 1, 10)),
         ev.credential("a", "eco_action_21", date(2025, 9, 1)),
@@ -307,17 +369,13 @@ def test_kpi_value_to_dict_is_plain_data(ev):
 
 
 def test_evidence_names_the_events_behind_the_number(ev):
-    envelopes = [
-        ev.register("a"),
-        ev.register("b"),
-        ev.suggested("m1", "a", "b"),
-        ev.closed("m1", date(2025, 6, 1)),
-    ]
-    ledger = ledger_of(envelopes)
+    suggestion = ev.suggested("m1", "a", "b")
+    steps = ev.to_deal("m1", "a", "b", date(2025, 6, 1))
+    ledger = ledger_of([ev.register("a"), ev.register("b"), suggestion, *steps])
 
     evidence = ledger.evidence("matches_concluded", FY, CHIYODA)
 
-    assert evidence == [envelopes[2].event_id, envelopes[3].event_id]
+    assert evidence == [suggestion.event_id, steps[-1].event_id]
 
 
 def test_value_refuses_unknown_kpi_and_ward():
@@ -373,7 +431,7 @@ def test_matches_concluded_on_31_march_count_in_the_ending_year(ev):
             ev.register("a"),
             ev.register("b"),
             ev.suggested("m1", "a", "b"),
-            ev.closed("m1", date(2026, 3, 31)),
+            *ev.to_deal("m1", "a", "b", date(2026, 3, 31)),
         ]
     )
 
@@ -435,7 +493,7 @@ def test_matches_concluded_withdrawn_deal_does_not_count(ev):
             ev.register("a"),
             ev.register("b"),
             ev.suggested("m1", "a", "b"),
-            ev.closed("m1", date(2025, 6, 1)),
+            *ev.to_deal("m1", "a", "b", date(2025, 6, 1)),
         ]
     )
     assert values(ledger)["matches_concluded"] == 1
@@ -444,17 +502,93 @@ def test_matches_concluded_withdrawn_deal_does_not_count(ev):
 
     assert values(ledger)["matches_concluded"] == 0
     assert values(ledger, ward=None)["matches_concluded"] == 0
+    assert ledger.evidence("matches_concluded", FY, None) == []
 
 
-def test_matches_concluded_deal_before_its_suggestion_counts_once_it_arrives(ev):
+def test_matches_concluded_withdrawal_before_the_deal_is_skipped(ev):
+    suggestion = ev.suggested("m1", "a", "b")
+    withdrawal = ev.withdrawn("m1")  # no deal to withdraw yet: refused
+    steps = ev.to_deal("m1", "a", "b", date(2025, 6, 1))
+
     ledger = ledger_of(
-        [ev.register("a"), ev.register("b"), ev.closed("m1", date(2025, 6, 1))]
+        [ev.register("a"), ev.register("b"), suggestion, withdrawal, *steps]
     )
-    assert values(ledger)["matches_concluded"] == 0
-
-    ledger.apply(ev.suggested("m1", "a", "b"))
 
     assert values(ledger)["matches_concluded"] == 1
+
+
+def test_matches_concluded_deal_without_earlier_steps_does_not_count(ev):
+    envelopes = [
+        ev.register("a"),
+        ev.register("b"),
+        ev.suggested("m1", "a", "b"),
+        ev.closed("m1", date(2025, 6, 1)),  # produced straight to the topic
+    ]
+    ledger = ledger_of(envelopes)
+    funnel = funnel_of(envelopes)
+
+    counted = values(ledger, ward=None)["matches_concluded"]
+
+    assert counted == 0
+    assert funnel_deals(funnel) == 0
+
+
+def test_matches_concluded_deal_on_a_declined_match_does_not_count(ev):
+    ledger = ledger_of(
+        [
+            ev.register("a"),
+            ev.register("b"),
+            ev.suggested("m1", "a", "b"),
+            ev.declined("m1", "b"),
+            *ev.to_deal("m1", "a", "b", date(2025, 6, 1)),
+        ]
+    )
+
+    counted = values(ledger, ward=None)["matches_concluded"]
+
+    assert counted == 0
+
+
+def test_matches_concluded_deal_dated_before_its_meeting_does_not_count(ev):
+    steps = ev.to_deal("m1", "a", "b", date(2025, 6, 1), met_on=date(2025, 6, 2))
+    ledger = ledger_of(
+        [ev.register("a"), ev.register("b"), ev.suggested("m1", "a", "b"), *steps]
+    )
+
+    counted = values(ledger, ward=None)["matches_concluded"]
+
+    assert counted == 0
+
+
+def test_matches_concluded_deal_closed_twice_counts_the_first_accepted(ev):
+    first = ev.to_deal("m1", "a", "b", date(2025, 6, 1))
+    again = ev.closed("m1", date(2026, 6, 1))  # the match is closed already
+    ledger = ledger_of(
+        [
+            ev.register("a"),
+            ev.register("b"),
+            ev.suggested("m1", "a", "b"),
+            *first,
+            again,
+        ]
+    )
+
+    counts = [values(ledger, year)["matches_concluded"] for year in (2025, 2026)]
+
+    assert counts == [1, 0]
+    assert first[-1].event_id in ledger.evidence("matches_concluded", FY, CHIYODA)
+
+
+def test_matches_concluded_steps_before_their_suggestion_count_once_it_arrives(ev):
+    suggestion = ev.suggested("m1", "a", "b")
+    steps = ev.to_deal("m1", "a", "b", date(2025, 6, 1))
+    ledger = ledger_of([ev.register("a"), ev.register("b"), *steps])
+    assert values(ledger)["matches_concluded"] == 0
+
+    ledger.apply(suggestion)
+
+    assert values(ledger)["matches_concluded"] == 1
+    assert funnel_deals(funnel_of([*steps, suggestion])) == 1
 
 
 def test_matches_concluded_cross_ward_deal_counts_in_each_ward_once_in_total(ev):
@@ -463,7 +597,7 @@ def test_matches_concluded_cross_ward_deal_counts_in_each_ward_once_in_total(ev)
             ev.register("a"),
             ev.register("c", MINATO),
             ev.suggested("m1", "a", "c"),
-            ev.closed("m1", date(2025, 6, 1)),
+            *ev.to_deal("m1", "a", "c", date(2025, 6, 1)),
         ]
     )
 
@@ -472,6 +606,54 @@ def test_matches_concluded_cross_ward_deal_counts_in_each_ward_once_in_total(ev)
     total = values(ledger, ward=None)["matches_concluded"]
 
     assert (chiyoda, minato, total) == (1, 1, 1)
+
+
+# A match's legal path after its suggestion, and steps a producer might slip in
+# (expiry, which needs 30 days, and withdrawal, since the funnel counts a deal
+# reached whether withdrawn or not, are left out).
+LEGAL_PATH = ("accept a", "accept b", "introduce", "meeting", "deal")
+STRAY_STEPS = ("decline b", "close", "deal", "meeting", "introduce", "accept a")
+
+
+@st.composite
+def match_steps(draw: st.DrawFn) -> list[str]:
+    """Draw one match's steps: its legal path with some steps dropped and others
+    slipped in, and its suggestion anywhere among them, or missing."""
+    steps = [step for step in LEGAL_PATH if draw(st.integers(0, 4))]
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(steps)))
+        steps.insert(at, draw(st.sampled_from(STRAY_STEPS)))
+    if draw(st.integers(0, 5)):
+        steps.insert(draw(st.integers(0, len(steps))), "suggest")
+    return steps
+
+
+def match_step(ev: Events, match_id: str, step: str) -> Envelope:
+    if step == "suggest":
+        return ev.suggested(match_id, "a", "b")
+    if step.startswith(("accept", "decline")):
+        verb, side = step.split()
+        return (ev.accepted if verb == "accept" else ev.declined)(match_id, side)
+    if step == "introduce":
+        return ev.introduced(match_id)
+    if step == "meeting":
+        return ev.meeting(match_id, date(2025, 6, 1))
+    if step == "deal":
+        return ev.closed(match_id, date(2025, 6, 2))
+    return ev.make("MatchClosedWithoutDeal", {"match_id": match_id})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(match_steps(), max_size=4))
+def test_matches_concluded_agrees_with_the_funnel_on_any_steps(matches):
+    ev = Events()
+    envelopes = [ev.register("a"), ev.register("b")]
+    for n, steps in enumerate(matches):
+        envelopes += [match_step(ev, f"m{n}", step) for step in steps]
+
+    counted = values(ledger_of(envelopes), ward=None)["matches_concluded"]
+
+    assert counted == funnel_deals(funnel_of(envelopes))
 
 
 def test_organisations_follow_the_latest_ward(ev):
@@ -754,9 +936,7 @@ def test_apply_shuffled_log_converges_for_a_few_seeds(ev):
     envelopes = scenario(ev)
     expected = snapshot(ledger_of(envelopes))
 
-    shuffled = [
-        random.Random(seed).sample(envelopes, len(envelopes)) for seed in range(5)
-    ]
+    shuffled = [in_topic_order(envelopes, random.Random(seed)) for seed in range(5)]
 
     assert all(snapshot(ledger_of(log)) == expected for log in shuffled)
 
@@ -767,7 +947,7 @@ def test_apply_any_order_converges(rnd):
     envelopes = scenario(Events())
     expected = snapshot(ledger_of(envelopes))
 
-    shuffled = rnd.sample(envelopes, len(envelopes))
+    shuffled = in_topic_order(envelopes, rnd)
 
     assert snapshot(ledger_of(shuffled)) == expected
 
