@@ -72,6 +72,8 @@ class Funnel:
         if isinstance(p, OrganisationRegistered | OrganisationProfileUpdated):
             self._profile(p)
         elif isinstance(p, MatchSuggested):
+            if p.match_id in self._matches:
+                return  # a second suggestion of an open match: the lifecycle refuses it
             reasons = [r.kind for r in p.reasons]
             features = _features(p)
             self._matches[p.match_id] = _Tracked(start(env), reasons, features)

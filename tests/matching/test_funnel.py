@@ -98,6 +98,17 @@ def test_funnel_counts_steps_that_arrive_before_their_suggestion() -> None:
     assert row["accepted"] == 1
 
 
+def test_funnel_keeps_a_match_suggested_again_under_a_new_event_id() -> None:
+    s = Script()
+    s.match("m1", "a", "b")
+    s.to_deal("m1", "a", "b", deal_day=10)
+
+    s.match("m1", "a", "b")
+
+    (row,) = s.funnel.report("fiscal_year")
+    assert (row["suggested"], row["deal"]) == (1, 1)
+
+
 def test_funnel_refuses_an_unknown_dimension() -> None:
     with pytest.raises(ValueError, match="group by one of"):
         Funnel().report("colour")
