@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 
 from matching.errors import UnknownOrganisation
+from matching.lifecycle import IllegalStep, Match, start
 from schemas.capabilities import Capability
 from schemas.ems import CredentialStatus, Scheme
 from schemas.envelope import Envelope
@@ -34,6 +35,7 @@ from schemas.events import (
     MembershipEnded,
     OrganisationProfileUpdated,
     OrganisationRegistered,
+    Payload,
     SupplierLinked,
     SupplierUnlinked,
     SupportProvided,
@@ -139,6 +141,9 @@ class AllianceGraph:
         self._credential_ends: defaultdict[
             tuple[str, Scheme], list[tuple[date, CredentialStatus]]
         ] = defaultdict(list)
+        # Each match as its lifecycle stands: a deal, a withdrawal or a decline
+        # changes the graph only if the lifecycle takes the step.
+        self._lifecycles: dict[str, Match] = {}
         # Match messages that arrived before their MatchSuggested, by match id.
         self._parked: defaultdict[str, dict[str, Envelope]] = defaultdict(dict)
         self._handlers: dict[str, Handler] = {
@@ -159,6 +164,12 @@ class AllianceGraph:
             "EventCancelled": self._on_event_cancelled,
             "SupplierUnlinked": self._on_supplier_unlinked,
             "DealWithdrawn": self._on_deal_withdrawn,
+            # steps that change nothing in the graph but the match's stage
+            "MatchAccepted": self._on_match_step,
+            "MatchIntroduced": self._on_match_step,
+            "MeetingHeld": self._on_match_step,
+            "MatchExpired": self._on_match_step,
+            "MatchClosedWithoutDeal": self._on_match_step,
         }
 
     # -- applying events ---------------------------------------------------------
@@ -505,6 +516,7 @@ class AllianceGraph:
             return set()
         created = envelope.occurred_at
         self.matches[p.match_id] = MatchRecord(p.org_id, p.candidate_id, created)
+        self._lifecycles[p.match_id] = start(envelope)
         self._ensure_org(p.candidate_id)
         self._org_attrs[p.candidate_id]["suggested"] += 1
         touched = {p.org_id}
@@ -512,8 +524,13 @@ class AllianceGraph:
             touched |= self._handlers[parked.type](parked.payload, parked)
         return touched
 
+    def _on_match_step(self, p: Payload, envelope: Envelope) -> set[str]:
+        """Move the match on; no org's suggestions change."""
+        self._step_match(envelope)
+        return set()
+
     def _on_match_declined(self, p: MatchDeclined, envelope: Envelope) -> set[str]:
-        match = self._match_or_park(p.match_id, envelope)
+        match = self._step_match(envelope)
         if match is None:
             return set()
         pair = (match.org_id, match.candidate_id)
@@ -523,7 +540,7 @@ class AllianceGraph:
 
     def _on_deal_closed(self, p: DealClosed, envelope: Envelope) -> set[str]:
         """Count the deal once per match and strengthen the pair's edge."""
-        match = self._match_or_park(p.match_id, envelope)
+        match = self._step_match(envelope)
         if match is None or p.match_id in self._closed:
             return set()
         self._closed.add(p.match_id)
@@ -538,7 +555,7 @@ class AllianceGraph:
 
     def _on_deal_withdrawn(self, p: DealWithdrawn, envelope: Envelope) -> set[str]:
         """Take back a deal reported earlier."""
-        match = self.matches.get(p.match_id)
+        match = self._step_match(envelope)
         if match is None or p.match_id not in self._closed:
             return set()
         self._closed.discard(p.match_id)
@@ -551,6 +568,21 @@ class AllianceGraph:
         if edge["weight"] == 0:
             self._drop_edge(match.org_id, match.candidate_id)
         return {match.org_id, match.candidate_id, *self.audience(match.candidate_id)}
+
+    def _step_match(self, envelope: Envelope) -> MatchRecord | None:
+        """Take a step of a match through its lifecycle; return the match, or
+        None if the step waits for its suggestion or the lifecycle refuses it
+        (events produced straight to the topic skip the API's check)."""
+        match_id = envelope.key  # the matches topic is keyed by match id
+        match = self._match_or_park(match_id, envelope)
+        if match is None:
+            return None
+        try:
+            self._lifecycles[match_id] = self._lifecycles[match_id].step(envelope)
+        except IllegalStep as err:
+            logger.info("event %s is not applied: %s", envelope.event_id, err)
+            return None
+        return match
 
     def _match_or_park(self, match_id: str, envelope: Envelope) -> MatchRecord | None:
         match = self.matches.get(match_id)

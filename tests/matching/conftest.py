@@ -135,6 +135,20 @@ class Log:
         payload = {"match_id": match_id, "org_id": org_id}
         return self.make("MatchDeclined", payload, at)
 
+    def steps_to_deal(
+        self, match_id: str, org_id: str, candidate_id: str, at: datetime = NOW
+    ) -> list[Envelope]:
+        """Return the steps the lifecycle needs before a deal: both sides
+        accept, the introduction, the meeting."""
+        return [
+            self.make("MatchAccepted", {"match_id": match_id, "org_id": org_id}, at),
+            self.make(
+                "MatchAccepted", {"match_id": match_id, "org_id": candidate_id}, at
+            ),
+            self.make("MatchIntroduced", {"match_id": match_id}, at),
+            self.make("MeetingHeld", {"match_id": match_id, "held_on": at.date()}, at),
+        ]
+
     def closed(self, match_id: str, at: datetime = NOW) -> Envelope:
         payload = {"match_id": match_id, "closed_on": at.date()}
         return self.make("DealClosed", payload, at)

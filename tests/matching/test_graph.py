@@ -33,6 +33,7 @@ def test_apply_same_event_twice_changes_nothing(log):
         log.attend("a", "fair"),
         log.link("b", "a"),
         log.suggested("m1", "b", "a"),
+        *log.steps_to_deal("m1", "b", "a"),
         log.closed("m1"),
     ]
     for envelope in envelopes:
@@ -134,6 +135,7 @@ def test_apply_deal_on_supply_link_marks_the_link(log):
             log.register("b"),
             log.link("a", "b"),
             log.suggested("m1", "a", "b"),
+            *log.steps_to_deal("m1", "a", "b"),
         ]
     )
 
@@ -147,7 +149,12 @@ def test_apply_deal_on_supply_link_marks_the_link(log):
 
 def test_apply_deal_without_link_adds_a_deal_edge(log):
     graph = log.build(
-        [log.register("a"), log.register("b"), log.suggested("m1", "a", "b")]
+        [
+            log.register("a"),
+            log.register("b"),
+            log.suggested("m1", "a", "b"),
+            *log.steps_to_deal("m1", "a", "b"),
+        ]
     )
 
     graph.apply(log.closed("m1"))
@@ -159,7 +166,12 @@ def test_apply_deal_without_link_adds_a_deal_edge(log):
 
 def test_apply_deal_counts_once_per_match(log):
     graph = log.build(
-        [log.register("a"), log.register("b"), log.suggested("m1", "a", "b")]
+        [
+            log.register("a"),
+            log.register("b"),
+            log.suggested("m1", "a", "b"),
+            *log.steps_to_deal("m1", "a", "b"),
+        ]
     )
 
     graph.apply(log.closed("m1"))
@@ -238,10 +250,14 @@ def _random_log(log, steps):
         "link": lambda a, b: log.link(a, b) if a != b else log.register(a),
         "support": lambda a, b: log.support(a, b) if a != b else log.register(b),
         "suggest": lambda a, b: log.suggested(f"m{a}{b}", a, b),
-        "close": lambda a, b: log.closed(f"m{a}{b}"),
+        "close": lambda a, b: [
+            *log.steps_to_deal(f"m{a}{b}", a, b),
+            log.closed(f"m{a}{b}"),
+        ],
         "decline": lambda a, b: log.declined(f"m{a}{b}", a),
     }
-    return [makers[kind](a, b) for kind, a, b in steps]
+    made = [makers[kind](a, b) for kind, a, b in steps]
+    return [e for m in made for e in (m if isinstance(m, list) else [m])]
 
 
 STEPS = st.lists(
@@ -345,6 +361,7 @@ def test_bulk_load_leaves_the_state_of_apply_one_by_one(log):
         log.attend("a", "fair"),
         log.attend("b", "fair"),
         log.suggested("m1", "b", "c"),
+        *log.steps_to_deal("m1", "b", "c"),
         log.closed("m1"),
     ]
     one_by_one = log.build(envelopes)

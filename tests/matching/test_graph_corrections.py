@@ -112,9 +112,11 @@ def test_apply_deal_withdrawn_takes_the_deal_back(log):
             log.register("a", needs=["hvac"]),
             log.register("b", offers=["hvac"]),
             log.suggested("m1", "a", "b"),
+            *log.steps_to_deal("m1", "a", "b"),
             log.closed("m1"),
         ]
     )
+    assert graph.record("b") == (1, 1)
 
     graph.apply(log.make("DealWithdrawn", {"match_id": "m1"}))
 
@@ -236,3 +238,32 @@ def test_apply_renewed_credential_is_active_and_an_older_one_arriving_late_is_no
 
     status, issued_on, _ = graph.credentials("a")[Scheme.ECO_ACTION_21]
     assert (status, issued_on) == (CredentialStatus.ACTIVE, date(2026, 6, 1))
+
+
+def test_apply_deal_the_lifecycle_refuses_changes_nothing(log):
+    graph = log.build(
+        [
+            log.register("a", needs=["hvac"]),
+            log.register("b", offers=["hvac"]),
+            log.suggested("m1", "a", "b"),
+            log.suggested("m2", "a", "b"),
+            log.declined("m2", "b"),
+        ]
+    )
+
+    touched = graph.apply(log.closed("m1"))  # no meeting yet: sent past the API
+    graph.apply(log.closed("m2"))  # declined
+
+    assert touched == set()
+    assert graph.record("b") == (2, 0)
+    assert not graph.G.has_edge("a", "b")
+
+
+def test_apply_deal_whose_steps_arrive_before_the_suggestion_counts_once_it_does(log):
+    steps = [*log.steps_to_deal("m1", "a", "b"), log.closed("m1")]
+    graph = log.build([log.register("a"), log.register("b"), *steps])
+    assert graph.record("b") == (0, 0)
+
+    graph.apply(log.suggested("m1", "a", "b"))
+
+    assert graph.record("b") == (1, 1)

@@ -310,7 +310,12 @@ def test_suggest_recency_reason_dates_the_newest_supply_link(log):
 
 
 def test_suggest_proximity_reason_recalls_an_earlier_deal(log):
-    graph = alliance(log, log.suggested("m1", "m", "s-led"), log.closed("m1"))
+    graph = alliance(
+        log,
+        log.suggested("m1", "m", "s-led"),
+        *log.steps_to_deal("m1", "m", "s-led"),
+        log.closed("m1"),
+    )
 
     result = suggest(graph, "m", now=log.now)
 
@@ -375,6 +380,7 @@ def test_suggest_track_record_favours_candidates_whose_introductions_closed(log)
         log.register("o1"),
         log.suggested("h1", "o1", "c1"),
         log.suggested("h2", "o1", "c2"),
+        *log.steps_to_deal("h2", "o1", "c2"),
         log.closed("h2"),
     ]
     graph = log.build(
@@ -410,6 +416,7 @@ def test_suggest_finds_a_far_candidate_lifted_by_its_deals(log):
         history += [
             log.register(f"h{n}"),
             log.suggested(f"m{n}", f"h{n}", "far"),
+            *log.steps_to_deal(f"m{n}", f"h{n}", "far"),
             log.closed(f"m{n}"),
         ]
     graph = log.build(
@@ -532,6 +539,7 @@ def random_alliance(log, profiles, steps):
         else:
             envelopes.append(log.suggested(f"x{n}", a, b, at=log.ago(30)))
             if kind == "deal":
+                envelopes += log.steps_to_deal(f"x{n}", a, b, at=log.ago(20))
                 envelopes.append(log.closed(f"x{n}", at=log.ago(20)))
             else:
                 envelopes.append(log.declined(f"x{n}", a, at=log.ago(20)))
