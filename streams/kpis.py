@@ -17,6 +17,7 @@ from schemas.events import (
     DealWithdrawn,
     EventCancelled,
     MatchClosedWithoutDeal,
+    OrganisationProfileUpdated,
 )
 from schemas.fiscal import as_japan_time, fiscal_year
 from schemas.wards import WARDS
@@ -67,18 +68,30 @@ class KpiProjection:
         # An event changes the KPIs of its own years and the later ones (counts
         # accumulate, changes compare with earlier years); one that undoes an
         # earlier event (or merges a member) may change any year.
-        reaches_back = isinstance(env.payload, _UNDOING) or bool(
-            getattr(env.payload, "corporate_number", None)
+        # A ward move also changes every year: a member counts in its latest ward.
+        reaches_back = (
+            isinstance(env.payload, _UNDOING)
+            or bool(getattr(env.payload, "corporate_number", None))
+            or (
+                isinstance(env.payload, OrganisationProfileUpdated)
+                and env.payload.ward is not None
+            )
         )
         earliest = min(self.years) if reaches_back else min(years)
         self._dirty_from = min(self._dirty_from or earliest, earliest)
         self.changed = True
 
     def fiscal_years(self) -> list[int]:
-        """Return the fiscal years to report: those the log speaks of, to now."""
+        """Return the fiscal years to report: those the log speaks of, to now
+        (and the next year, for what is already planned), at most MAX_YEARS.
+
+        Dates far ahead (a credential that expires in 2099) are no year to
+        report; counting up to them would crowd out the years that matter.
+        """
         if not self.years:
             return []
-        last = max(max(self.years), fiscal_year(datetime.now(UTC)))
+        now = fiscal_year(datetime.now(UTC))
+        last = min(max(max(self.years), now), now + 1)
         return list(range(max(min(self.years), last - MAX_YEARS + 1), last + 1))
 
     async def write(self, redis: Redis, keys: Keys) -> None:
