@@ -138,6 +138,7 @@ class AllianceGraph:
         # Per (org, scheme), the certificate recorded last by issue date, and the
         # dated lapses and returns, which apply to a certificate issued before.
         self._credential_records: dict[tuple[str, Scheme], Credential] = {}
+        self._credential_order: dict[tuple[str, Scheme], tuple[date, str]] = {}
         self._credential_ends: defaultdict[
             tuple[str, Scheme], list[tuple[date, CredentialStatus]]
         ] = defaultdict(list)
@@ -303,8 +304,8 @@ class AllianceGraph:
         return {p.org_id, *self.partners(p.org_id), *before, *self.audience(p.org_id)}
 
     def _set_latest(self, org_id: str, fields: dict[str, Any], precedence: str) -> None:
-        """Set each field, unless an event later by time has set it already
-        (between equals, the last applied wins, as in the read models)."""
+        """Set each field, unless an event later by `Envelope.precedence` has
+        set it already."""
         latest = self._field_latest[org_id]
         attrs = self.G.nodes[org_id]
         for name, value in fields.items():
@@ -341,11 +342,12 @@ class AllianceGraph:
     def _on_credential(self, p: CredentialRecorded, envelope: Envelope) -> set[str]:
         """Hold the scheme's certificate issued last, whatever the arrival order."""
         self._ensure_org(p.org_id)
-        held = self._credential_records.get((p.org_id, p.scheme))
-        if held is not None and held[1] > p.issued_on:
-            return set()  # an older certificate, arrived late
-        credential = (p.status, p.issued_on, p.expires_on)
-        self._credential_records[p.org_id, p.scheme] = credential
+        key = (p.org_id, p.scheme)
+        order = (p.issued_on, envelope.precedence())
+        if key in self._credential_order and self._credential_order[key] > order:
+            return set()  # an older certificate (or record of it), arrived late
+        self._credential_order[key] = order
+        self._credential_records[key] = (p.status, p.issued_on, p.expires_on)
         self._set_credential(p.org_id, p.scheme)
         self._update_notable(p.org_id)
         return {p.org_id, *self.audience(p.org_id)}

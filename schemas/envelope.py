@@ -61,15 +61,16 @@ class Envelope(BaseModel):
 
     def precedence(self, rank: int = 0) -> str:
         """Return a text that sorts as the events happened: by time, then rank
-        (a correction ranks above what it corrects).
+        (a correction ranks above what it corrects), then event id.
 
         Projections keep, per field, the value of the latest event by this
-        order, so events that arrive out of order leave the same state as in
-        order; between equals, the one that arrives last wins. Times are
-        bounded to years 1900..2199, so the fixed-width UTC time sorts as text.
+        order, so events that arrive in any order leave the same state; events
+        of the same moment and rank are told apart by event id, as the KPIs
+        tell them apart. Times are bounded to years 1900..2199, so the
+        fixed-width UTC time sorts as text.
         """
         at = self.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-        return f"{at}|{rank}"
+        return f"{at}|{rank}|{self.event_id}"
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(serialize_as_any=True).encode()

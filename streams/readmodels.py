@@ -132,7 +132,7 @@ WORKER = "worker"
 # the progress are never seen apart. The write [IF_NEWER, key, field, precedence,
 # writes] makes its inner writes (and stores the precedence in that hash field)
 # unless the one stored there is higher: the latest event by time wins, whatever
-# the order in which events arrive; between equals, the last to arrive.
+# the order in which events arrive (see `Envelope.precedence`).
 _APPLY_STEPS = """
 local function run(write)
   if write[1] == "IF_NEWER" then
@@ -252,7 +252,8 @@ def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
         # The certificate issued last is the one held, whatever the arrival order.
         record = p.model_dump(mode="json") | {"event_id": env.event_id}
         key, scheme = keys.credentials(p.org_id), p.scheme.value
-        with pipe.if_newer(key, f"issued:{scheme}", p.issued_on.isoformat()):
+        precedence = f"{p.issued_on.isoformat()}|{env.precedence()}"
+        with pipe.if_newer(key, f"issued:{scheme}", precedence):
             pipe.hset(key, scheme, _dump(record))
     elif isinstance(p, CredentialLapsed | CredentialReturned):
         # Kept as a dated fact; `read_credentials` applies it to the certificate

@@ -267,3 +267,14 @@ def test_apply_deal_whose_steps_arrive_before_the_suggestion_counts_once_it_does
     graph.apply(log.suggested("m1", "a", "b"))
 
     assert graph.record("b") == (1, 1)
+
+
+def test_apply_updates_of_the_same_moment_leave_one_state_in_any_order(log):
+    one = log.make("OrganisationProfileUpdated", {"org_id": "a", "ward": "13104"})
+    other = log.make("OrganisationProfileUpdated", {"org_id": "a", "ward": "13103"})
+
+    graphs = [
+        log.build([log.register("a"), *pair]) for pair in ((one, other), (other, one))
+    ]
+
+    assert graphs[0].org("a")["ward"] == graphs[1].org("a")["ward"]

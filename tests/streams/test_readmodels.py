@@ -150,3 +150,26 @@ async def test_renewed_credential_is_active_and_an_older_one_arriving_late_is_no
 
     got = await credentials(redis, keys)
     assert got == [{"issued_on": "2026-06-01", "status": "active"}]
+
+
+async def test_updates_of_the_same_moment_leave_one_state_in_any_order(
+    redis, unique_prefix
+):
+    at = T0 + timedelta(days=1)
+    updates = [
+        new_envelope(
+            "OrganisationProfileUpdated",
+            {"org_id": "a", "ward": ward},
+            source="t",
+            occurred_at=at,
+            event_id=event_id,
+        )
+        for event_id, ward in (("u-a", "13104"), ("u-z", "13103"))
+    ]
+    first, second = Keys(f"{unique_prefix}:x"), Keys(f"{unique_prefix}:y")
+
+    await apply(redis, first, registered(0), *updates)
+    await apply(redis, second, registered(0), *reversed(updates))
+
+    assert (await profile(redis, first, "a"))["ward"] == "13103"
+    assert (await profile(redis, second, "a"))["ward"] == "13103"
