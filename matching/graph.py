@@ -224,8 +224,8 @@ class AllianceGraph:
         self._ensure_org(p.org_id)
         attrs = self.G.nodes[p.org_id]
         self._index(p.org_id, attrs, add=False)
-        attrs["registered"] = True
         profile = {
+            "registered": True,  # unless it ended later (see _on_membership_ended)
             "name": p.name,
             "name_en": p.name_en,
             "ward": p.ward,
@@ -314,14 +314,22 @@ class AllianceGraph:
                 latest[name] = precedence
 
     def _on_membership_ended(self, p: MembershipEnded, envelope: Envelope) -> set[str]:
-        """Stop suggesting an org that left; its history stays in the graph."""
-        if not self.has_org(p.org_id):
-            return set()
-        touched = {*self.partners(p.org_id), *self.audience(p.org_id)}
+        """Stop suggesting an org that left; its history stays in the graph.
+
+        The latest by time of this and the org's registrations holds: an end
+        that arrives before its registration still ends it, and a later
+        registration brings the org back.
+        """
+        self._ensure_org(p.org_id)
+        touched = set()
+        if self.has_org(p.org_id):
+            touched = {*self.partners(p.org_id), *self.audience(p.org_id)}
         attrs = self.G.nodes[p.org_id]
         self._index(p.org_id, attrs, add=False)
-        attrs.update(registered=False, ended_on=p.ended_on)
-        return touched
+        ended = {"registered": False, "ended_on": p.ended_on}
+        self._set_latest(p.org_id, ended, envelope.precedence())
+        self._index(p.org_id, attrs, add=True)
+        return touched if not attrs["registered"] else set()
 
     def _on_credential_status(
         self, p: CredentialLapsed | CredentialReturned, envelope: Envelope

@@ -198,6 +198,9 @@ class Writes:
             write += [k, str(v)]
         self.steps[-1][1].append(write)
 
+    def hdel(self, key: str, *fields: str) -> None:
+        self.steps[-1][1].append(["HDEL", key, *fields])
+
     def sadd(self, key: str, *members: str) -> None:
         self.steps[-1][1].append(["SADD", key, *members])
 
@@ -237,9 +240,12 @@ def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
     p = env.payload
     if isinstance(p, OrganisationRegistered):
         profile = p.model_dump(mode="json")
-        _stage_profile(pipe, keys.member(p.org_id), profile, env.precedence())
-        when = env.occurred_at.isoformat()
-        pipe.hset(keys.member(p.org_id), "registered_at", when)
+        key, precedence = keys.member(p.org_id), env.precedence()
+        _stage_profile(pipe, key, profile, precedence)
+        with pipe.if_newer(key, "latest:registered_at", precedence):
+            pipe.hset(key, "registered_at", env.occurred_at.isoformat())
+        with pipe.if_newer(key, "latest:membership", precedence):
+            pipe.hdel(key, "ended_on")  # registered again after an end
         pipe.sadd(keys.members, p.org_id)
         if before is not None:  # a member known by name only until now
             _stage_merge(pipe, keys, before, p.org_id)
@@ -247,7 +253,9 @@ def _stage_member(pipe: Writes, keys: Keys, env: Envelope, before: Any) -> None:
         changes = p.model_dump(mode="json", exclude_none=True)
         _stage_profile(pipe, keys.member(p.org_id), changes, env.precedence(rank=1))
     elif isinstance(p, MembershipEnded):
-        pipe.hset(keys.member(p.org_id), mapping={"ended_on": p.ended_on.isoformat()})
+        key = keys.member(p.org_id)
+        with pipe.if_newer(key, "latest:membership", env.precedence()):
+            pipe.hset(key, "ended_on", p.ended_on.isoformat())
     elif isinstance(p, CredentialRecorded):
         # The certificate issued last is the one held, whatever the arrival order.
         record = p.model_dump(mode="json") | {"event_id": env.event_id}

@@ -278,3 +278,26 @@ def test_apply_updates_of_the_same_moment_leave_one_state_in_any_order(log):
     ]
 
     assert graphs[0].org("a")["ward"] == graphs[1].org("a")["ward"]
+
+
+def test_apply_membership_end_and_registrations_the_latest_by_time_holds(log):
+    ended = log.make(
+        "MembershipEnded", {"org_id": "gone", "ended_on": date(2026, 9, 30)}
+    )
+    first = earlier(log.register("gone", offers=["hvac"]), days=30)
+    again = log.make(
+        "OrganisationRegistered",
+        {"org_id": "back", "name": "戻り", "ward": "13101", "offers": ["hvac"]},
+        at=log.ago(-1),
+    )
+    back_ended = earlier(
+        log.make("MembershipEnded", {"org_id": "back", "ended_on": date(2026, 9, 1)}),
+        days=10,
+    )
+
+    graph = log.build(
+        [log.register("buyer", needs=["hvac"]), ended, first, again, back_ended]
+    )
+
+    assert candidates(graph, "buyer", log) == ["back"]
+    assert graph.G.nodes["gone"]["ended_on"] == date(2026, 9, 30)

@@ -173,3 +173,19 @@ async def test_updates_of_the_same_moment_leave_one_state_in_any_order(
 
     assert (await profile(redis, first, "a"))["ward"] == "13103"
     assert (await profile(redis, second, "a"))["ward"] == "13103"
+
+
+async def test_membership_end_and_registration_the_latest_by_time_holds(
+    redis, unique_prefix
+):
+    keys = Keys(unique_prefix)
+    ended = event("MembershipEnded", 5, org_id="a", ended_on="2026-06-06")
+
+    await apply(redis, keys, ended, registered(0))
+    was_ended = await redis.hget(keys.member("a"), "ended_on")
+    await apply(redis, keys, registered(9, name="再入会"))
+
+    assert was_ended == b"2026-06-06"
+    assert await redis.hget(keys.member("a"), "ended_on") is None
+    registered_at = await redis.hget(keys.member("a"), "registered_at")
+    assert registered_at.decode().startswith("2026-06-10")
