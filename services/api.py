@@ -262,6 +262,17 @@ def _add_member_routes(app: FastAPI, deps: Dependencies, settings: Settings) -> 
 
         At most ``ALLIANCE_SUGGESTION_LIMIT`` suggestions are kept per member.
         """
+        ended_on, merged_into = await deps.redis.hmget(
+            keys.member(org_id), ["ended_on", "merged_into"]
+        )
+        if merged_into is not None:
+            raise HTTPException(
+                410, f"{org_id!r} is now {text(merged_into)!r}: ask for its suggestions"
+            )
+        if ended_on is not None:
+            raise HTTPException(
+                410, f"{org_id!r} left the alliance on {text(ended_on)}: no suggestions"
+            )
         if not await deps.redis.exists(keys.member(org_id)):
             raise HTTPException(404, f"no member with org_id {org_id!r}")
         raw = await deps.redis.get(keys.suggestions(org_id))

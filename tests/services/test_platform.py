@@ -370,6 +370,9 @@ def test_corporate_number_merges_the_member_known_by_name(platform: Platform) ->
     assert api.get(f"/v1/members/{alias}").json()["merged_into"] == "5070001000715"
     ids = [m["org_id"] for m in api.get("/v1/members").json()["members"]]
     assert ids == ["5070001000715"]
+    gone = api.get(f"/v1/members/{alias}/suggestions")
+    assert gone.status_code == 410
+    assert "5070001000715" in gone.json()["detail"]
 
 
 def test_match_moves_from_suggestion_to_deal_and_refuses_illegal_steps(
