@@ -191,7 +191,7 @@ def format_suggestions(member: dict[str, Any], found: dict[str, Any]) -> str:
     ward = WARDS[member["ward"]]
     name_en = f" ({member['name_en']})" if member.get("name_en") else ""
     lines = [
-        f"== {member['name']}{name_en}",
+        f"== {member['name']}{name_en}  [org id {member['org_id']}]",
         f"   {ward.name_en} / {ward.name_ja}; industry: {member.get('industry') or 'not stated'};"
         f" {len(member['suppliers'])} suppliers, {len(member['buyers'])} buyers,"
         f" {len(member['events_attended'])} events",
@@ -212,7 +212,7 @@ def _format_one(rank: int, s: dict[str, Any]) -> str:
     role = "could supply you" if s["role"] == "supplier" else "could buy from you"
     head = (
         f"  {rank}. {s['candidate_name']} {role}: {_labels(s['categories'])}"
-        f" (score {s['score']:.3f})"
+        f" (score {s['score']:.3f}; org id {s['candidate_id']})"
     )
     reasons = [f"     - {r['text_en']}\n       {r['text_ja']}" for r in s["reasons"]]
     return "\n".join([head, *reasons])
