@@ -4,11 +4,9 @@ ones an event changes, into a real Redis."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from schemas.envelope import Envelope, new_envelope
@@ -17,13 +15,6 @@ from streams.kpis import KpiProjection
 from streams.readmodels import Keys
 
 NOW_FY = fiscal_year(datetime.now(UTC))
-
-
-@pytest.fixture
-async def redis(redis_url: str, redis_client: Any) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def event(event_type: str, at: datetime, **payload: Any) -> Envelope:

@@ -3,12 +3,10 @@ the state they would leave in order."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from schemas.envelope import Envelope, new_envelope
@@ -16,13 +14,6 @@ from streams.readmodels import Keys, project_batch, read_credentials, read_profi
 
 T0 = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
 _offsets = count()
-
-
-@pytest.fixture
-async def redis(redis_url: str, redis_client: Any) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def event(event_type: str, days: float, **payload: Any) -> Envelope:
