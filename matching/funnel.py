@@ -14,7 +14,7 @@ from statistics import median
 from typing import Any
 
 from matching.learning import Outcome
-from matching.lifecycle import EXPIRY, IllegalStep, Match, Stage, start
+from matching.lifecycle import EXPIRY, Match, MatchReplay, Stage
 from schemas.envelope import Envelope
 from schemas.events import (
     MatchSuggested,
@@ -59,7 +59,7 @@ class Funnel:
     def __init__(self) -> None:
         self._applied: set[str] = set()
         self._matches: dict[str, _Tracked] = {}
-        self._parked: defaultdict[str, list[Envelope]] = defaultdict(list)
+        self._replays: defaultdict[str, MatchReplay] = defaultdict(MatchReplay)
         self._wards: dict[str, str] = {}
         self._offers: dict[str, frozenset[str]] = {}
 
@@ -71,19 +71,9 @@ class Funnel:
         p = env.payload
         if isinstance(p, OrganisationRegistered | OrganisationProfileUpdated):
             self._profile(p)
-        elif isinstance(p, MatchSuggested):
-            if p.match_id in self._matches:
-                return  # a second suggestion of an open match: the lifecycle refuses it
-            reasons = [r.kind for r in p.reasons]
-            features = _features(p)
-            self._matches[p.match_id] = _Tracked(start(env), reasons, features)
-            for parked in self._parked.pop(p.match_id, []):
-                self._step(parked)
         elif (match_id := getattr(p, "match_id", None)) is not None:
-            if match_id in self._matches:
-                self._step(env)
-            else:
-                self._parked[match_id].append(env)
+            for taken, match in self._replays[match_id].apply(env):
+                self._take(taken, match)
 
     def _profile(self, p: OrganisationRegistered | OrganisationProfileUpdated) -> None:
         if p.ward is not None:
@@ -91,14 +81,18 @@ class Funnel:
         if p.offers is not None:
             self._offers[p.org_id] = frozenset(c.value for c in p.offers)
 
-    def _step(self, env: Envelope) -> None:
-        tracked = self._matches[env.payload.match_id]  # type: ignore[attr-defined]
-        try:
-            tracked.match = tracked.match.step(env)
-        except IllegalStep:
-            return  # refused by the API already; a replay of old logs may hold one
-        tracked.reached.update(REACHED.get(tracked.match.stage, ()))
-        if tracked.match.stage is Stage.DEAL_CLOSED:
+    def _take(self, env: Envelope, match: Match) -> None:
+        """Record a step its match's lifecycle took, with the match after it."""
+        p = env.payload
+        if isinstance(p, MatchSuggested):
+            self._matches[p.match_id] = _Tracked(
+                match, [r.kind for r in p.reasons], _features(p)
+            )
+            return
+        tracked = self._matches[match.match_id]
+        tracked.match = match
+        tracked.reached.update(REACHED.get(match.stage, ()))
+        if match.stage is Stage.DEAL_CLOSED:
             tracked.deal_at = env.occurred_at
 
     def outcomes(self) -> list[Outcome]:

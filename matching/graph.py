@@ -16,21 +16,20 @@ from typing import Any
 import networkx as nx
 
 from matching.errors import UnknownOrganisation
-from matching.lifecycle import IllegalStep, Match, start
+from matching.lifecycle import Match, MatchReplay
 from schemas.capabilities import Capability
 from schemas.ems import CredentialStatus, Scheme
 from schemas.envelope import Envelope
 from schemas.events import (
+    EVENT_TYPES,
     AttendanceCorrected,
     AttendanceLogged,
     CredentialLapsed,
     CredentialRecorded,
     CredentialReturned,
     DealClosed,
-    DealWithdrawn,
     EventCancelled,
     EventScheduled,
-    MatchDeclined,
     MatchSuggested,
     MembershipEnded,
     OrganisationProfileUpdated,
@@ -41,6 +40,7 @@ from schemas.events import (
     SupportProvided,
 )
 from schemas.identity import name_alias
+from schemas.topics import Stream
 from schemas.wards import WARDS
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ Credential = tuple[CredentialStatus, date, date | None]
 IndexKey = tuple[Capability, str, bool]
 _EMPTY: frozenset[str] = frozenset()
 Handler = Callable[[Any, Envelope], set[str]]
+MatchEffect = Callable[[Envelope, Match], set[str]]
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,6 @@ class AllianceGraph:
         # Attributes of every org node, placeholders included, by org id: the
         # same dicts as G.nodes[org_id], reachable without NodeView's overhead.
         self._org_attrs: dict[str, dict[str, Any]] = {}
-        self._closed: set[str] = set()
         # Per org and profile field, the precedence of the event that set it
         # (`Envelope.precedence`): a registration that arrives after an update
         # of its org does not undo the update.
@@ -142,11 +142,16 @@ class AllianceGraph:
         self._credential_ends: defaultdict[
             tuple[str, Scheme], list[tuple[date, CredentialStatus]]
         ] = defaultdict(list)
-        # Each match as its lifecycle stands: a deal, a withdrawal or a decline
-        # changes the graph only if the lifecycle takes the step.
-        self._lifecycles: dict[str, Match] = {}
-        # Match messages that arrived before their MatchSuggested, by match id.
-        self._parked: defaultdict[str, dict[str, Envelope]] = defaultdict(dict)
+        # Each match put through its lifecycle (steps before its suggestion wait
+        # for it): a deal, a withdrawal or a decline changes the graph only if
+        # the lifecycle takes the step.
+        self._replays: defaultdict[str, MatchReplay] = defaultdict(MatchReplay)
+        self._match_effects: dict[str, MatchEffect] = {
+            "MatchSuggested": self._on_match_suggested,
+            "MatchDeclined": self._on_match_declined,
+            "DealClosed": self._on_deal_closed,
+            "DealWithdrawn": self._on_deal_withdrawn,
+        }
         self._handlers: dict[str, Handler] = {
             "OrganisationRegistered": self._on_registered,
             "CredentialRecorded": self._on_credential,
@@ -154,9 +159,6 @@ class AllianceGraph:
             "AttendanceLogged": self._on_attendance,
             "SupplierLinked": self._on_supplier_linked,
             "SupportProvided": self._on_support,
-            "MatchSuggested": self._on_match_suggested,
-            "MatchDeclined": self._on_match_declined,
-            "DealClosed": self._on_deal_closed,
             "OrganisationProfileUpdated": self._on_profile_updated,
             "MembershipEnded": self._on_membership_ended,
             "CredentialLapsed": self._on_credential_status,
@@ -164,14 +166,10 @@ class AllianceGraph:
             "AttendanceCorrected": self._on_attendance_corrected,
             "EventCancelled": self._on_event_cancelled,
             "SupplierUnlinked": self._on_supplier_unlinked,
-            "DealWithdrawn": self._on_deal_withdrawn,
-            # steps that change nothing in the graph but the match's stage
-            "MatchAccepted": self._on_match_step,
-            "MatchIntroduced": self._on_match_step,
-            "MeetingHeld": self._on_match_step,
-            "MatchExpired": self._on_match_step,
-            "MatchClosedWithoutDeal": self._on_match_step,
         }
+        for event_type, spec in EVENT_TYPES.items():
+            if spec.stream is Stream.MATCHES:
+                self._handlers[event_type] = self._on_match_event
 
     # -- applying events ---------------------------------------------------------
 
@@ -520,55 +518,52 @@ class AllianceGraph:
             attrs["newest_supply"] = since
         self._reweigh(buyer, supplier)
 
-    def _on_match_suggested(self, p: MatchSuggested, envelope: Envelope) -> set[str]:
-        if p.match_id in self.matches or p.org_id == p.candidate_id:
-            logger.warning("match %s: repeated or self-match, ignored", p.match_id)
+    def _on_match_event(self, p: Payload, envelope: Envelope) -> set[str]:
+        """Put the message through its match's lifecycle; apply the effects of
+        the steps taken (events produced straight to the topic skip the API's
+        check, so a step may be refused here)."""
+        if isinstance(p, MatchSuggested) and p.org_id == p.candidate_id:
+            logger.warning("match %s: a self-match, ignored", p.match_id)
             return set()
-        created = envelope.occurred_at
-        self.matches[p.match_id] = MatchRecord(p.org_id, p.candidate_id, created)
-        self._lifecycles[p.match_id] = start(envelope)
-        self._ensure_org(p.candidate_id)
-        self._org_attrs[p.candidate_id]["suggested"] += 1
-        touched = {p.org_id}
-        for parked in self._parked.pop(p.match_id, {}).values():
-            touched |= self._handlers[parked.type](parked.payload, parked)
+        replay = self._replays[envelope.key]  # the topic is keyed by match id
+        touched: set[str] = set()
+        for taken, match in replay.apply(envelope):
+            if effect := self._match_effects.get(taken.type):
+                touched |= effect(taken, match)
+        if replay.match is None:
+            logger.info("event %s names match %s, not suggested yet: kept for it",
+                        envelope.event_id, envelope.key)  # fmt: skip
         return touched
 
-    def _on_match_step(self, p: Payload, envelope: Envelope) -> set[str]:
-        """Move the match on; no org's suggestions change."""
-        self._step_match(envelope)
-        return set()
+    def _on_match_suggested(self, envelope: Envelope, match: Match) -> set[str]:
+        created = envelope.occurred_at
+        self.matches[match.match_id] = MatchRecord(
+            match.org_id, match.candidate_id, created
+        )
+        self._ensure_org(match.candidate_id)
+        self._org_attrs[match.candidate_id]["suggested"] += 1
+        return {match.org_id}
 
-    def _on_match_declined(self, p: MatchDeclined, envelope: Envelope) -> set[str]:
-        match = self._step_match(envelope)
-        if match is None:
-            return set()
+    def _on_match_declined(self, envelope: Envelope, match: Match) -> set[str]:
         pair = (match.org_id, match.candidate_id)
         for u, v in (pair, pair[::-1]):
             self._declined[u].setdefault(v, []).append(envelope.occurred_at)
         return set(pair)
 
-    def _on_deal_closed(self, p: DealClosed, envelope: Envelope) -> set[str]:
-        """Count the deal once per match and strengthen the pair's edge."""
-        match = self._step_match(envelope)
-        if match is None or p.match_id in self._closed:
-            return set()
-        self._closed.add(p.match_id)
+    def _on_deal_closed(self, envelope: Envelope, match: Match) -> set[str]:
+        """Count the deal and strengthen the pair's edge."""
+        assert isinstance(envelope.payload, DealClosed)
         self._org_attrs[match.candidate_id]["deals"] += 1
         self._update_notable(match.candidate_id)
         edge = self._org_edge(match.org_id, match.candidate_id)
         edge["deal"] = True
         edge["deals"] += 1
-        edge["last_deal_on"] = p.closed_on
+        edge["last_deal_on"] = envelope.payload.closed_on
         self._reweigh(match.org_id, match.candidate_id)
         return {match.org_id, match.candidate_id, *self.audience(match.candidate_id)}
 
-    def _on_deal_withdrawn(self, p: DealWithdrawn, envelope: Envelope) -> set[str]:
+    def _on_deal_withdrawn(self, envelope: Envelope, match: Match) -> set[str]:
         """Take back a deal reported earlier."""
-        match = self._step_match(envelope)
-        if match is None or p.match_id not in self._closed:
-            return set()
-        self._closed.discard(p.match_id)
         self._org_attrs[match.candidate_id]["deals"] -= 1
         self._update_notable(match.candidate_id)
         edge = self.G.edges[match.org_id, match.candidate_id]
@@ -578,32 +573,6 @@ class AllianceGraph:
         if edge["weight"] == 0:
             self._drop_edge(match.org_id, match.candidate_id)
         return {match.org_id, match.candidate_id, *self.audience(match.candidate_id)}
-
-    def _step_match(self, envelope: Envelope) -> MatchRecord | None:
-        """Take a step of a match through its lifecycle; return the match, or
-        None if the step waits for its suggestion or the lifecycle refuses it
-        (events produced straight to the topic skip the API's check)."""
-        match_id = envelope.key  # the matches topic is keyed by match id
-        match = self._match_or_park(match_id, envelope)
-        if match is None:
-            return None
-        try:
-            self._lifecycles[match_id] = self._lifecycles[match_id].step(envelope)
-        except IllegalStep as err:
-            logger.info("event %s is not applied: %s", envelope.event_id, err)
-            return None
-        return match
-
-    def _match_or_park(self, match_id: str, envelope: Envelope) -> MatchRecord | None:
-        match = self.matches.get(match_id)
-        if match is None:
-            logger.warning(
-                "event %s names unknown match %s; kept until it is suggested",
-                envelope.event_id,
-                match_id,
-            )
-            self._parked[match_id][envelope.event_id] = envelope
-        return match
 
     # -- building blocks ---------------------------------------------------------
 

@@ -47,7 +47,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from matching.errors import MatchingError
-from matching.lifecycle import IllegalStep, Match, Stage, start
+from matching.lifecycle import MatchReplay, Stage
 from schemas.ems import SCHEME_LEVEL, CredentialStatus, Scheme
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -259,49 +259,29 @@ class _Concluded:
 
 
 @dataclass
-class _MatchReplay:
-    """A match's lifecycle replayed as its messages arrive, as the funnel does."""
+class _MatchDeal:
+    """A match replayed through its lifecycle (`MatchReplay`), with the ids of
+    its suggestion and of the deal the lifecycle took."""
 
-    match: Match | None = None
+    replay: MatchReplay = field(default_factory=MatchReplay)
     suggestion_id: str = ""
     deal: _Dated | None = None
-    waiting: list[Envelope] = field(default_factory=list)
 
     def apply(self, envelope: Envelope) -> None:
-        """Open the match, step it, or keep the step until the match opens."""
-        if self.match is not None:
-            self.match = self._step(self.match, envelope)
-        elif isinstance(envelope.payload, MatchSuggested):
-            self._open(envelope)
-        else:
-            self.waiting.append(envelope)
+        for taken, _ in self.replay.apply(envelope):
+            if isinstance(taken.payload, MatchSuggested):
+                self.suggestion_id = taken.event_id
+            elif isinstance(taken.payload, DealClosed):
+                self.deal = _Dated(taken.payload.closed_on, taken.event_id)
 
     @property
     def concluded(self) -> _Concluded | None:
         """Return the deal if the match stands at deal closed, else None."""
-        match, deal = self.match, self.deal
+        match, deal = self.replay.match, self.deal
         if match is None or deal is None or match.stage is not Stage.DEAL_CLOSED:
             return None
         evidence = (deal.event_id, self.suggestion_id)
         return _Concluded(deal.on, match.org_id, match.candidate_id, evidence)
-
-    def _open(self, envelope: Envelope) -> None:
-        """Open the match and replay the steps that came before, in their order."""
-        match = start(envelope)
-        for waiting in self.waiting:
-            match = self._step(match, waiting)
-        self.match, self.suggestion_id, self.waiting = match, envelope.event_id, []
-
-    def _step(self, match: Match, envelope: Envelope) -> Match:
-        """Return the match after one step, or as it was if the step is refused."""
-        try:
-            stepped = match.step(envelope)
-        except IllegalStep as err:
-            logger.debug("KPIs skip event %s: %s", envelope.event_id, err)
-            return match
-        if isinstance(envelope.payload, DealClosed):
-            self.deal = _Dated(envelope.payload.closed_on, envelope.event_id)
-        return stepped
 
 
 @dataclass(frozen=True)
@@ -394,7 +374,7 @@ class KpiLedger:
         self._suppliers_of: defaultdict[str, set[str]] = defaultdict(set)
         self._schemes_of: defaultdict[str, set[Scheme]] = defaultdict(set)
         self._support: defaultdict[str, list[_Support]] = defaultdict(list)
-        self._matches: defaultdict[str, _MatchReplay] = defaultdict(_MatchReplay)
+        self._matches: defaultdict[str, _MatchDeal] = defaultdict(_MatchDeal)
         # The deals that count, by fiscal year and match id; kept current as
         # match messages arrive, since reports read them for every ward and year.
         self._concluded: defaultdict[int, dict[str, _Concluded]] = defaultdict(dict)

@@ -12,6 +12,7 @@ A step that does not fit the match's state is refused with the reason.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +31,8 @@ from schemas.events import (
     MeetingHeld,
 )
 from schemas.fiscal import as_japan_time
+
+logger = logging.getLogger(__name__)
 
 EXPIRY = timedelta(days=30)
 
@@ -158,3 +161,42 @@ def replay(events: list[Envelope]) -> Match:
     for env in events[1:]:
         match = match.step(env)
     return match
+
+
+@dataclass
+class MatchReplay:
+    """One match's messages, put through its lifecycle as they arrive.
+
+    The MatchSuggested opens the match; a step that comes before it waits for
+    it and follows it, in arrival order; a step the lifecycle refuses (a second
+    suggestion among them) is skipped. The graph, the funnel and the KPIs all
+    replay matches this way, so they agree on each match's stage.
+    """
+
+    match: Match | None = None
+    waiting: list[Envelope] = field(default_factory=list)
+
+    def apply(self, env: Envelope) -> list[tuple[Envelope, Match]]:
+        """Return the steps taken now, each with the match after it: none while
+        the match waits for its suggestion; the suggestion and the waiting steps
+        the lifecycle takes, when it comes; otherwise this step, if taken."""
+        if self.match is not None:
+            return self._take([env])
+        if not isinstance(env.payload, MatchSuggested):
+            self.waiting.append(env)
+            return []
+        self.match = start(env)
+        waiting, self.waiting = self.waiting, []
+        return [(env, self.match), *self._take(waiting)]
+
+    def _take(self, steps: list[Envelope]) -> list[tuple[Envelope, Match]]:
+        taken = []
+        for env in steps:
+            assert self.match is not None
+            try:
+                self.match = self.match.step(env)
+            except IllegalStep as err:
+                logger.debug("event %s is not applied: %s", env.event_id, err)
+                continue
+            taken.append((env, self.match))
+        return taken

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from matching.lifecycle import IllegalStep, Stage, replay
+from matching.lifecycle import IllegalStep, MatchReplay, Stage, replay
 from schemas.envelope import Envelope, new_envelope
 
 T0 = datetime(2026, 5, 1, 1, 0, tzinfo=UTC)
@@ -149,3 +149,16 @@ def test_meeting_and_deal_cannot_be_dated_before_what_led_to_them(
     else:
         with pytest.raises(IllegalStep, match=refused):
             replay(events)
+
+
+def test_match_replay_waits_for_the_suggestion_and_skips_refused_steps():
+    live = MatchReplay()
+    early = [accepted("a"), ev("DealClosed", 2, match_id="m1", closed_on="2026-05-03")]
+
+    waited = [live.apply(step) for step in early]
+    taken = live.apply(suggested())
+
+    assert waited == [[], []]
+    assert [env.type for env, _ in taken] == ["MatchSuggested", "MatchAccepted"]
+    assert taken[-1][1].accepted_by == {"a"}
+    assert live.apply(suggested()) == []  # a second suggestion is refused

@@ -25,8 +25,12 @@ def state(graph: AllianceGraph) -> tuple[object, ...]:
         graph._applied,
         graph.matches,
         dict(graph._declined),
-        graph._closed,
-        dict(graph._parked),
+        dict(graph._replays),
+        dict(graph._field_latest),
+        graph._presence,
+        graph._credential_records,
+        graph._credential_order,
+        dict(graph._credential_ends),
     )
 
 
